@@ -45,3 +45,19 @@ def test_to_uint8_and_grid():
 def test_cli_version(capsys):
     main(["--version"])
     assert "t2igan" in capsys.readouterr().out
+
+
+def test_atomic_files_get_normal_permissions(tmp_path):
+    import os
+
+    from t2igan.utils.io import atomic_dir
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "f.json", {})
+        with atomic_dir(tmp_path / "d") as d:
+            (d / "x").write_text("1")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "f.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755

@@ -1,0 +1,315 @@
+"""The preparation cache: images decoded, cropped and resized once; training reads only this.
+
+Folder layout (all written atomically; the whole folder is built in a temporary sibling and renamed)::
+
+    meta.json                format, version, n, sizes, fingerprint, source, class names, attribute names/values
+    images_<S>.npy           uint8 [n, S, S, 3], memory-mapped on read
+    captions.json            {"names": [...], "captions": [[...], ...]}
+    class_ids.npy            int64 [n]
+    is_test.npy              bool [n]  (class-disjoint split from trainval/test class files)
+    attributes.npy           int64 [n, A]  (synthetic flowers only)
+    embeddings/<key>.npy     float32 [n_captions, D] — one row per flat caption (`save_embeddings`)
+    embeddings/<key>.json    its metadata; written last, so a key exists only when complete
+
+`prepare_cache` is idempotent: the fingerprint covers every input file (path, size, mtime) and the cache format
+version; asking for a size the cache lacks adds it and keeps the stored embeddings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from t2igan.utils.errors import T2IError
+from t2igan.utils.io import atomic_dir, atomic_path, atomic_write_json, fingerprint, fingerprint_tree
+
+CACHE_FORMAT = "t2igan-cache"
+CACHE_VERSION = 1
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+@dataclass
+class CacheArrays:
+    """Everything but the images, in memory, for `write_cache`."""
+
+    names: list[str]
+    captions: list[list[str]]
+    class_ids: np.ndarray
+    class_names: list[str]
+    is_test: np.ndarray
+    attributes: np.ndarray | None = None
+    attribute_names: list[str] | None = None
+    attribute_values: list[list[str]] | None = None
+
+
+def write_cache_files(folder: Path, arrays: CacheArrays, sizes: Sequence[int], fp: str, source: dict[str, Any]) -> None:
+    """Write every file of a cache except ``images_<S>.npy`` (written by the caller) into ``folder``."""
+    n = len(arrays.names)
+    if not (len(arrays.captions) == len(arrays.class_ids) == len(arrays.is_test) == n):
+        raise ValueError("cache arrays disagree in length")
+    atomic_write_json(folder / "captions.json", {"names": arrays.names, "captions": arrays.captions})
+    np.save(folder / "class_ids.npy", np.asarray(arrays.class_ids, dtype=np.int64))
+    np.save(folder / "is_test.npy", np.asarray(arrays.is_test, dtype=bool))
+    if arrays.attributes is not None:
+        np.save(folder / "attributes.npy", np.asarray(arrays.attributes, dtype=np.int64))
+    (folder / "embeddings").mkdir(exist_ok=True)
+    atomic_write_json(
+        folder / "meta.json",
+        {
+            "format": CACHE_FORMAT,
+            "version": CACHE_VERSION,
+            "n": n,
+            "n_captions": int(sum(len(c) for c in arrays.captions)),
+            "sizes": sorted(int(s) for s in sizes),
+            "fingerprint": fp,
+            "source": source,
+            "class_names": arrays.class_names,
+            "attribute_names": arrays.attribute_names or [],
+            "attribute_values": arrays.attribute_values or [],
+        },
+    )
+
+
+class PreparedCache:
+    """Read side of a cache folder (see module docstring). Open with `PreparedCache.open(dir)`."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        meta_path = self.root / "meta.json"
+        if not meta_path.is_file():
+            raise T2IError(
+                "not a prepared cache (no meta.json)", path=self.root, hint="run: t2igan data prepare SRC --out DIR"
+            )
+        try:
+            self.meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+        except ValueError:
+            raise T2IError(
+                "damaged cache metadata", path=meta_path, hint="delete the folder and prepare again"
+            ) from None
+        if self.meta.get("format") != CACHE_FORMAT or self.meta.get("version") != CACHE_VERSION:
+            raise T2IError(
+                f"cache format {self.meta.get('format')} v{self.meta.get('version')} is not supported",
+                path=self.root,
+                hint="delete the folder and run t2igan data prepare again",
+            )
+        self.n: int = int(self.meta["n"])
+        self.sizes: list[int] = [int(s) for s in self.meta["sizes"]]
+        self.fingerprint: str = self.meta["fingerprint"]
+        self.class_names: list[str] = list(self.meta["class_names"])
+        self.attribute_names: list[str] = list(self.meta.get("attribute_names") or [])
+        self.attribute_values: list[list[str]] = [list(v) for v in self.meta.get("attribute_values") or []]
+        self.class_ids: np.ndarray = np.load(self.root / "class_ids.npy")
+        self.is_test: np.ndarray = np.load(self.root / "is_test.npy")
+        self.split: np.ndarray = np.where(self.is_test, "test", "train")
+        attr = self.root / "attributes.npy"
+        self.attributes: np.ndarray | None = np.load(attr) if attr.is_file() else None
+
+    @classmethod
+    def open(cls, root: str | Path) -> PreparedCache:
+        return cls(root)
+
+    def __repr__(self) -> str:
+        return f"PreparedCache({str(self.root)!r}, n={self.n}, sizes={self.sizes})"
+
+    # --- images ---------------------------------------------------------------------------------------------------
+    def images(self, size: int) -> np.ndarray:
+        """uint8 ``[n, size, size, 3]``, memory-mapped (read-only)."""
+        if size not in self.sizes:
+            raise T2IError(
+                f"cache has no {size}px images (has {self.sizes})",
+                path=self.root,
+                hint=f"run: t2igan data prepare SRC --size {size} --out {self.root}",
+            )
+        return np.load(self.root / f"images_{size}.npy", mmap_mode="r")
+
+    # --- captions -------------------------------------------------------------------------------------------------
+    @cached_property
+    def _captions_json(self) -> dict[str, Any]:
+        return json.loads((self.root / "captions.json").read_text(encoding="utf-8"))
+
+    @property
+    def names(self) -> list[str]:
+        return self._captions_json["names"]
+
+    @property
+    def captions(self) -> list[list[str]]:
+        return self._captions_json["captions"]
+
+    @cached_property
+    def caption_offsets(self) -> np.ndarray:
+        counts = np.array([len(c) for c in self.captions], dtype=np.int64)
+        return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+    @cached_property
+    def flat_captions(self) -> list[str]:
+        return [c for caps in self.captions for c in caps]
+
+    @property
+    def n_captions(self) -> int:
+        return int(self.caption_offsets[-1])
+
+    def train_indices(self) -> np.ndarray:
+        return np.flatnonzero(~self.is_test).astype(np.int64)
+
+    def test_indices(self) -> np.ndarray:
+        return np.flatnonzero(self.is_test).astype(np.int64)
+
+    # --- embeddings -----------------------------------------------------------------------------------------------
+    def _emb_paths(self, key: str) -> tuple[Path, Path]:
+        if not _KEY.match(key):
+            raise T2IError(f"bad embedding key {key!r}", path=self.root, hint="use letters, digits, '.', '_', '-'")
+        return self.root / "embeddings" / f"{key}.npy", self.root / "embeddings" / f"{key}.json"
+
+    def save_embeddings(self, key: str, array: np.ndarray, meta: dict[str, Any] | None = None) -> None:
+        """Store one float32 row per flat caption under ``key`` (atomically; metadata written last)."""
+        arr = np.asarray(array, dtype=np.float32)
+        if arr.ndim != 2 or arr.shape[0] != self.n_captions:
+            raise ValueError(f"embeddings must be [n_captions={self.n_captions}, D], got {tuple(arr.shape)}")
+        npy, js = self._emb_paths(key)
+        if js.exists():
+            js.unlink()  # the key stops existing while its array is being replaced
+        with atomic_path(npy) as tmp, open(tmp, "wb") as f:
+            np.save(f, arr)
+        atomic_write_json(
+            js,
+            {
+                **(meta or {}),
+                "key": key,
+                "dim": int(arr.shape[1]),
+                "n": int(arr.shape[0]),
+                "cache_fingerprint": self.fingerprint,
+            },
+        )
+        publish_permissions(npy.parent)
+
+    def has_embeddings(self, key: str) -> bool:
+        npy, js = self._emb_paths(key)
+        return npy.is_file() and js.is_file()
+
+    def embedding_keys(self) -> list[str]:
+        return sorted(p.stem for p in (self.root / "embeddings").glob("*.json") if self.has_embeddings(p.stem))
+
+    def embeddings(self, key: str) -> np.ndarray:
+        """float32 ``[n_captions, D]``, memory-mapped."""
+        npy, _ = self._emb_paths(key)
+        if not self.has_embeddings(key):
+            have = ", ".join(self.embedding_keys()) or "none"
+            raise T2IError(
+                f"no caption embeddings {key!r} in the cache (has: {have})",
+                path=self.root,
+                hint="encode the captions first: t2igan encode …",
+            )
+        return np.load(npy, mmap_mode="r")
+
+    def embedding_meta(self, key: str) -> dict[str, Any]:
+        _, js = self._emb_paths(key)
+        if not js.is_file():
+            raise T2IError(
+                f"no caption embeddings {key!r} in the cache",
+                path=self.root,
+                hint="encode the captions first: t2igan encode …",
+            )
+        return json.loads(js.read_text(encoding="utf-8"))
+
+
+def source_fingerprint(source: Any) -> str:
+    """Fingerprint of every input file of a `Source` (path, size, mtime) + the cache format version."""
+    files = {it.image for it in source.items} | {it.caption_file for it in source.items if it.caption_file}
+    files |= set(source.extra_files)
+    rel = [os.path.relpath(f, source.root) for f in files]
+    inline = [it.captions for it in source.items if it.captions is not None]
+    return fingerprint(
+        [
+            CACHE_FORMAT,
+            CACHE_VERSION,
+            source.kind,
+            fingerprint_tree(source.root, rel),
+            fingerprint(inline),
+            [(it.name, it.box) for it in source.items],
+        ]
+    )
+
+
+def prepare_cache(
+    src: str | Path,
+    sizes: Sequence[int] = (64,),
+    out: str | Path | None = None,
+    skip_bad: bool = False,
+    progress: bool = True,
+    workers: int | None = None,
+) -> Path:
+    """Decode, crop and resize the dataset at ``src`` into a cache folder (default ``<src>/.t2igan_cache``).
+
+    Re-running with unchanged inputs does nothing; asking for new sizes adds them. With ``skip_bad`` unreadable
+    items are warned about, counted and left out; otherwise the first problem raises a one-line `T2IError`.
+    ``workers`` decoding threads (default min(4, CPUs)); the result does not depend on it.
+    """
+    from t2igan.data.layouts import load_source
+    from t2igan.data.prepare import build_cache
+
+    sizes = sorted({int(s) for s in sizes})
+    if not sizes or min(sizes) < 4:
+        raise T2IError(f"bad sizes {sizes}", hint="pass --size 64 (and more --size for more resolutions)")
+    src = Path(src)
+    out = Path(out) if out is not None else src / ".t2igan_cache"
+    source = load_source(src, skip_bad=skip_bad)
+    fp = source_fingerprint(source)
+    old = _existing(out)
+    if old is not None and old.fingerprint == fp and set(sizes) <= set(old.sizes):
+        return out
+    keep = old if old is not None and old.fingerprint == fp else None
+    with atomic_dir(out) as tmp:
+        build_cache(
+            source,
+            tmp,
+            sorted(set(sizes) | set(keep.sizes if keep else [])),
+            fp,
+            skip_bad,
+            progress,
+            reuse=keep,
+            workers=workers,
+        )
+        publish_permissions(tmp)
+    if source.skipped:
+        warnings.warn(f"{len(source.skipped)} bad item(s) skipped while preparing {src}", stacklevel=2)
+    return out
+
+
+def _existing(out: Path) -> PreparedCache | None:
+    if not (out / "meta.json").is_file():
+        return None
+    try:
+        return PreparedCache(out)
+    except (T2IError, OSError, ValueError, KeyError):
+        return None
+
+
+def publish_permissions(folder: Path) -> None:
+    """Give a finished temporary folder the modes a normal ``mkdir``/``open`` would (mkdtemp/mkstemp use 0700/0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for dirpath, _, files in os.walk(folder):
+        with contextlib.suppress(OSError):  # a file another process is replacing may vanish meanwhile
+            os.chmod(dirpath, 0o777 & ~mask)
+        for f in files:
+            with contextlib.suppress(OSError):
+                os.chmod(os.path.join(dirpath, f), 0o666 & ~mask)
+
+
+def copy_into(src: Path, dst: Path) -> None:
+    """Hard-link (or copy) ``src`` to ``dst`` — for reusing unchanged files of an old cache."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
