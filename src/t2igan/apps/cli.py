@@ -16,6 +16,17 @@ from t2igan.utils.errors import T2IError
 
 # name → "module:attribute" of a click command or group.
 SUBCOMMANDS: dict[str, str] = {
+    "data": "t2igan.apps.cli_data:data",
+    "encode": "t2igan.apps.cli_encode:encode",
+    "serve": "t2igan.apps.serve:serve",
+    "sample": "t2igan.apps.cli_sample:sample",
+    "interpolate": "t2igan.apps.cli_sample:interpolate",
+    "style": "t2igan.apps.cli_sample:style",
+    "demo": "t2igan.apps.demo:demo",
+    "evaluate": "t2igan.apps.cli_evaluate:evaluate",
+    "evaluator": "t2igan.apps.cli_evaluate:evaluator",
+    "rank": "t2igan.apps.rank:rank",
+    "train": "t2igan.apps.cli_train:train",
 }
 
 

@@ -1,1 +1,5 @@
-"""t2igan.losses"""
+"""Loss functions, each citing its paper: GAN / GAN-CLS / GAN-INT (Reed et al. 2016), hinge + MA-GP (DF-GAN)."""
+
+from t2igan.losses.gan import GanClsLoss, GanLoss, HingeLoss, interpolate_embeddings, matching_aware_gp
+
+__all__ = ["GanClsLoss", "GanLoss", "HingeLoss", "interpolate_embeddings", "matching_aware_gp"]

@@ -1,0 +1,423 @@
+"""`t2igan demo` — the README's first command: GAN-INT-CLS (Reed et al. 2016) end to end on a CPU in ~10 minutes.
+
+    synthesise flowers → prepare cache → text encoder + caption embeddings → train GAN-INT-CLS (CPU preset)
+    → held-out-caption grid, interpolation strips, loss curves, attribute accuracy → OUT/index.html
+
+Every step reuses what an earlier run left in OUT when its inputs are unchanged (dataset, cache, encoder,
+embeddings); training always starts fresh (a new run replaces the old one). The training step gets whatever is left
+of ``--minutes`` after the other steps, measured on this machine: its number of steps is calibrated from a few timed
+steps, so the run ends on time and its config records the exact step count.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from t2igan.utils.io import atomic_write_json
+
+FULL_IMAGES = 8189  # Oxford-102's size (Reed et al. 2016)
+
+
+@dataclass
+class DemoOptions:
+    out: Path = Path("runs/demo")
+    minutes: float = 10.0
+    quick: bool = False  # a tiny version (< 60 s) for tests and smoke checks
+    n_images: int | None = None
+    seed: int = 0
+    fresh: bool = False  # ignore reusable data/encoder
+
+    @property
+    def images(self) -> int:
+        return self.n_images or (256 if self.quick else FULL_IMAGES)
+
+    @property
+    def size(self) -> int:
+        return 32 if self.quick else 64
+
+
+@dataclass
+class DemoState:
+    """What the steps hand to each other, and the timings for the summary."""
+
+    opts: DemoOptions
+    t0: float = field(default_factory=time.perf_counter)
+    times: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    cache: Any = None
+    encoder: Any = None
+    emb_key: str | None = None
+    train_summary: dict[str, Any] = field(default_factory=dict)
+    figures: list[Any] = field(default_factory=list)
+    attr: dict[str, Any] | None = None
+    style: dict[str, Any] | None = None
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    @property
+    def budget(self) -> float:
+        return self.opts.minutes * 60.0
+
+
+def say(msg: str) -> None:
+    click.echo(msg, err=False)
+
+
+@contextmanager
+def step(state: DemoState, name: str, what: str) -> Iterator[None]:
+    say(f"[{state.elapsed:6.1f}s] {name}: {what}")
+    t = time.perf_counter()
+    yield
+    state.times[name] = round(time.perf_counter() - t, 1)
+    say(f"[{state.elapsed:6.1f}s] {name}: done in {state.times[name]:.1f}s")
+
+
+# ------------------------------------------------------------------------------------------------------------ steps
+def step_data(state: DemoState) -> None:
+    """Synthetic flowers in Reed's Oxford-102 layout + the prepared cache (both reused when unchanged)."""
+    from t2igan.data.cache import PreparedCache, prepare_cache
+    from t2igan.data.synthetic import write_synthetic_dataset
+
+    o = state.opts
+    src = o.out / "data" / "flowers"
+    want = {"n": o.images, "size": o.size, "seed": o.seed}
+    have = _read_json(src / "attributes.json").get("generator", {}) if (src / "attributes.json").is_file() else {}
+    if o.fresh or any(have.get(k) != v for k, v in want.items()):
+        write_synthetic_dataset(src, n=o.images, size=o.size, seed=o.seed, progress=True)
+        state.notes["data"] = f"synthesised {o.images} images at {o.size}px"
+    else:
+        state.notes["data"] = f"reused {o.images} images at {o.size}px"
+    state.cache = PreparedCache.open(prepare_cache(src, sizes=(o.size,), progress=True))
+
+
+def step_encoder(state: DemoState) -> None:
+    """The text encoder φ: char-CNN-RNN trained with DS-SJE (Reed et al., CVPR 2016) on the training split.
+
+    Reused when ``OUT/text_encoder`` was trained on this very cache (its fingerprint is recorded beside it).
+    """
+    from t2igan.text import encode_captions, load_text_encoder, make_train_config, train_sje
+
+    o = state.opts
+    enc_dir = o.out / "text_encoder"
+    stamp = enc_dir / "demo.json"
+    if not o.fresh and _read_json(stamp).get("cache") == state.cache.fingerprint:
+        state.encoder = load_text_encoder(enc_dir)
+        state.notes["encoder"] = f"reused char-CNN-RNN ({state.encoder.dim}-d)"
+    else:
+        shutil.rmtree(enc_dir, ignore_errors=True)
+        cfg = make_train_config("tiny" if o.quick else "cpu", seed=o.seed)
+        report = train_sje(state.cache, enc_dir, cfg, progress=True)
+        state.encoder = load_text_encoder(enc_dir)
+        atomic_write_json(stamp, {"cache": state.cache.fingerprint, "steps": cfg.steps})
+        zs = report.get("zero_shot", report.get("zero_shot_accuracy")) if isinstance(report, dict) else None
+        state.notes["encoder"] = f"trained char-CNN-RNN ({state.encoder.dim}-d, {cfg.steps} DS-SJE steps)" + (
+            f", zero-shot accuracy {zs}" if isinstance(zs, (int, float)) else ""
+        )
+    state.emb_key = encode_captions(state.cache, state.encoder)
+
+
+def train_config(state: DemoState, steps: int, max_minutes: float | None = None) -> Any:
+    from t2igan.training.config import load_config
+
+    o = state.opts
+    overrides = [
+        f"data.cache={state.cache.root}",
+        f"data.embeddings={state.emb_key}",
+        f"data.size={o.size}",
+        f"run_dir={o.out}",
+        f"data.text_encoder={o.out / 'text_encoder'}",
+        f"seed={o.seed}",
+        f"train.steps={steps}",
+        "loss.variant=gan-int-cls",
+    ]
+    if max_minutes is not None:
+        overrides.append(f"train.max_minutes={max_minutes:.3f}")
+    if o.quick:
+        overrides += [
+            "model.preset=tiny",
+            f"model.image_size={o.size}",
+            "train.batch_size=32",
+            "train.log_every=2",
+            "train.tensorboard=false",
+            "train.sample_every=10",
+        ]
+    return load_config("reed_cpu", overrides)  # t2igan/configs/reed_cpu.yaml: the CPU preset
+
+
+def calibrate(state: DemoState, n_steps: int = 6) -> float:
+    """Seconds per training step on this machine, timed on a throwaway copy (the real run starts fresh)."""
+    from t2igan.training.trainer import Trainer
+
+    trainer = Trainer(train_config(state, steps=10**6), log=lambda _m: None)
+    saved = copy.deepcopy(trainer.system.state_dict())
+    times = []
+    for s in range(n_steps):
+        idx, epoch = trainer.batch_indices(s)
+        batch = trainer.dataset.batch(idx, epoch)
+        t = time.perf_counter()
+        trainer.system.train_step(batch, s)
+        times.append(time.perf_counter() - t)
+    trainer.system.load_state_dict(saved)
+    return float(np.median(times[2:] if len(times) > 3 else times))
+
+
+def step_train(state: DemoState, reserve: float) -> None:
+    """GAN-INT-CLS with the CPU preset, for the time that is left minus ``reserve`` seconds for the figures.
+
+    ``train.steps`` comes from a few timed steps (so the progress bar and the config are honest) and
+    ``train.max_minutes`` stops the run cleanly (checkpoint, samples, export) if the machine slows down.
+    """
+    from t2igan.training.trainer import Trainer
+
+    o = state.opts
+    for sub in ("checkpoints", "logs", "samples", "pretrained"):  # a fresh run each time
+        shutil.rmtree(o.out / sub, ignore_errors=True)
+    left = state.budget - state.elapsed - reserve
+    seconds = max(left, 0.4 * state.budget)  # a slow machine overruns the budget rather than train nothing
+    if left < seconds:
+        state.notes["budget"] = (
+            f"earlier steps took {state.elapsed:.0f} s (1-min load average {os.getloadavg()[0]:.1f} on "
+            f"{os.cpu_count()} CPUs): training keeps {seconds / 60:.1f} min, so the run ends after the budget"
+        )
+    if o.quick:
+        steps, per_step = 20, float("nan")
+    else:
+        per_step = calibrate(state) * 1.04  # data loading and logging around the step
+        steps = max(50, int(seconds / per_step) // 10 * 10)
+    cfg = train_config(state, steps, max_minutes=None if o.quick else seconds * 1.05 / 60)
+    say(
+        f"         {steps} steps × batch {cfg.train.batch_size} (≈{per_step:.2f} s/step measured, "
+        f"{seconds / 60:.1f} min left for training)"
+    )
+    trainer = Trainer(cfg, text_encoder=state.encoder)  # the export carries the encoder: new captions work
+    summary = trainer.fit()
+    state.train_summary = {
+        **summary,
+        "steps_planned": steps,
+        "batch_size": cfg.train.batch_size,
+        "epochs": round(trainer.step * cfg.train.batch_size / len(trainer.dataset), 1),
+    }
+    if trainer.step < steps:
+        state.notes["train"] = f"stopped by the time budget at step {trainer.step} of {steps}"
+
+
+def step_figures(state: DemoState) -> None:
+    """Held-out caption grid, interpolation strips and loss curves."""
+    from t2igan.apps.demo_report import (
+        Figure,
+        heldout_rows,
+        interpolation_figures,
+        interpolation_pair,
+        loss_plot,
+        sample_grid,
+    )
+    from t2igan.sampling import T2IPipeline
+
+    o = state.opts
+    pipe = T2IPipeline.from_pretrained(o.out / "pretrained")
+    captions, labels = heldout_rows(state.cache, seed=o.seed, per_split=4)
+    state.figures.append(
+        sample_grid(
+            pipe, captions, labels, list(range(8)), o.out / "heldout_samples.png", scale=2 if o.size < 64 else 1
+        )
+    )
+    a, b = interpolation_pair()
+    state.figures += interpolation_figures(pipe, a, b, o.out, seeds=(0, 1, 2), steps=8, scale=2 if o.size < 64 else 1)
+    grids = sorted((o.out / "samples").glob("step_*.png"))
+    if grids:  # the trainer's fixed-z grid of the last step (training captions)
+        shutil.copyfile(grids[-1], o.out / "training_samples.png")
+        state.figures.append(
+            Figure(
+                "training_samples.png",
+                f"Training samples ({grids[-1].stem.replace('_', ' ')})",
+                "The trainer's fixed-z grid: training captions (rows), fixed noise (columns); "
+                f"all {len(grids)} grids are in samples/.",
+            )
+        )
+    fig = loss_plot(o.out / "logs" / "metrics.jsonl", o.out / "losses.png")
+    if fig is not None:
+        state.figures.append(fig)
+
+
+def step_attributes(state: DemoState) -> None:
+    """Attribute accuracy (the evaluation issue's ``attr_acc``): does a generated image show what its caption says?
+
+    An attribute classifier trained on the real images (cached in ``OUT/evaluator`` for this data) reads petal
+    colour, centre colour, shape and count off images generated for dataset captions of seen and unseen classes;
+    the score is the fraction of caption-named attributes it finds.
+    """
+    from t2igan.metrics.evaluate import evaluate_generator
+    from t2igan.metrics.evaluator import load_evaluator, train_evaluator
+    from t2igan.sampling import T2IPipeline
+
+    o = state.opts
+    ev_dir = Path(state.cache.root) / "evaluator"  # where `t2igan evaluate` looks for it too
+    ev = None
+    if (ev_dir / "config.json").is_file():
+        ev = load_evaluator(ev_dir)
+        if getattr(ev, "report", {}).get("cache_fingerprint") != state.cache.fingerprint:
+            ev = None
+    if ev is None:
+        ev = train_evaluator(state.cache, size=o.size, steps=20 if o.quick else 600, seed=o.seed, progress=True)
+        ev.save_pretrained(ev_dir, report=ev.report)
+    pipe = T2IPipeline.from_pretrained(o.out / "pretrained")
+
+    def generate(captions: list[str], seeds: list[int]) -> Any:
+        return pipe(captions, seeds=seeds, output_type="pt").images
+
+    n = 32 if o.quick else 500
+    res = evaluate_generator(state.cache, generate, "attr_acc", evaluator=ev, n=n, seed=o.seed)["attr_acc"]
+    seen, unseen = res["seen"]["overall"], res["unseen"]["overall"]
+    ceiling = res.get("ceiling_real_heldout", {})
+    res["text"] = (
+        f"{unseen:.1%} unseen-class captions, {seen:.1%} seen-class captions (chance {res['chance']:.1%}, "
+        f"evaluator on real held-out images {ceiling.get('all', float('nan')):.1%}; n={n} per split)"
+    )
+    state.attr = res
+
+
+# --------------------------------------------------------------------------------------------------------- the run
+def run_demo(opts: DemoOptions) -> dict[str, Any]:
+    """Run every step, write ``summary.json`` and ``index.html``, print the summary; returns the summary."""
+    from t2igan.apps.demo_report import write_index
+
+    opts.out.mkdir(parents=True, exist_ok=True)
+    state = DemoState(opts)
+    say(f"t2igan demo → {opts.out}  (budget {opts.minutes:g} min{', quick' if opts.quick else ''})")
+    with step(state, "data", f"{opts.images} synthetic flowers at {opts.size}px + cache"):
+        step_data(state)
+    with step(state, "encoder", "text encoder φ and caption embeddings"):
+        step_encoder(state)
+    reserve = 15.0 if opts.quick else 75.0
+    with step(state, "train", "GAN-INT-CLS, CPU preset"):
+        step_train(state, reserve)
+    with step(state, "figures", "held-out samples, interpolations, loss curves"):
+        step_figures(state)
+    with step(state, "evaluate", "attribute accuracy"):
+        step_attributes(state)
+    summary = make_summary(state)
+    atomic_write_json(opts.out / "summary.json", summary)
+    intro = (
+        f"Trained in this run: {summary['train_steps']} steps of GAN-INT-CLS (batch "
+        f"{state.train_summary.get('batch_size')}) on {opts.images} synthetic flowers, total wall time "
+        f"{summary['wall_time_s']:.0f} s on this machine."
+    )
+    command = f"t2igan demo --out {opts.out}" + (" --quick" if opts.quick else "")
+    write_index(opts.out / "index.html", state.figures, _table(summary), intro, command)
+    print_summary(summary)
+    return summary
+
+
+def make_summary(state: DemoState) -> dict[str, Any]:
+    o = state.opts
+    out = o.out
+    return {
+        "wall_time_s": round(state.elapsed, 1),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+        "budget_min": o.minutes,
+        "step_times_s": state.times,
+        "notes": state.notes,
+        "images": o.images,
+        "image_size": o.size,
+        "train_steps": state.train_summary.get("step"),
+        "train_epochs": state.train_summary.get("epochs"),
+        "images_per_s": state.train_summary.get("images_per_s"),
+        "attribute_accuracy": state.attr,
+        "paths": {
+            "index": str(out / "index.html"),
+            "pretrained": str(out / "pretrained"),
+            "heldout_samples": str(out / "heldout_samples.png"),
+            "interpolation": str(out / "interpolation.png"),
+            "interpolation_z": str(out / "interpolation_z.png"),
+            "losses": str(out / "losses.png"),
+        },
+    }
+
+
+def _table(summary: dict[str, Any]) -> dict[str, Any]:
+    attr = summary.get("attribute_accuracy") or {}
+    rows: dict[str, Any] = {
+        "wall time": f"{summary['wall_time_s']:.0f} s (budget {summary['budget_min']:g} min)",
+        "step times": ", ".join(f"{k} {v:.0f} s" for k, v in summary["step_times_s"].items()),
+        "data": f"{summary['images']} images at {summary['image_size']} px",
+        "training": f"{summary['train_steps']} steps, {summary['train_epochs']} epochs",
+    }
+    if attr:
+        rows["attribute accuracy"] = attr.get("text", "")
+    for k, v in summary["notes"].items():
+        rows[f"note: {k}"] = v
+    return rows
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    say("")
+    say(
+        f"demo finished in {summary['wall_time_s']:.0f} s (budget {summary['budget_min']:g} min): "
+        + ", ".join(f"{k} {v:.0f}s" for k, v in summary["step_times_s"].items())
+    )
+    attr = summary.get("attribute_accuracy") or {}
+    if attr:
+        say(f"attribute accuracy: {attr.get('text', '')}")
+    for name, path in summary["paths"].items():
+        say(f"  {name:16s} {path}")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+# ------------------------------------------------------------------------------------------------------------- CLI
+@click.command("demo")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="runs/demo",
+    show_default=True,
+    help="Run folder: data, encoder, checkpoints, figures and index.html go here.",
+)
+@click.option(
+    "--minutes",
+    type=click.FloatRange(min=1.0),
+    default=10.0,
+    show_default=True,
+    help="Wall-clock budget; training gets what the other steps leave.",
+)
+@click.option("--quick", is_flag=True, help="A tiny version (< 1 min): 256 images at 32 px, a few steps.")
+@click.option(
+    "--images",
+    "n_images",
+    type=click.IntRange(min=64),
+    default=None,
+    help=f"Synthetic images (default {FULL_IMAGES}, Oxford-102's size; 256 with --quick).",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--fresh", is_flag=True, help="Rebuild data and encoder even if OUT has them.")
+def demo(out: str, minutes: float, quick: bool, n_images: int | None, seed: int, fresh: bool) -> None:
+    """Synthesise flowers, encode captions, train GAN-INT-CLS on CPU, write OUT/index.html.
+
+    \b
+    Examples:
+      t2igan demo                         # ~10 min on 2 CPU cores → runs/demo/index.html
+      t2igan demo --out runs/demo --minutes 20
+      t2igan demo --out /tmp/smoke --quick
+    Then: t2igan sample runs/demo "this flower has five pointed red petals and a yellow center"
+    """
+    run_demo(DemoOptions(out=Path(out), minutes=minutes, quick=quick, n_images=n_images, seed=seed, fresh=fresh))

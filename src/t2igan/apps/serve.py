@@ -1,0 +1,429 @@
+"""`t2igan serve DIR` — a small web demo: type a caption, get a grid of images.
+
+A FastAPI app with one static page (HTML/JS/CSS shipped in ``apps/static``; no CDN, works offline) over a
+`T2IPipeline`. The page offers a caption, the number of images, a seed, text interpolation (GAN-INT: a second
+caption and a slider mixing the two embeddings, Reed et al. 2016 §4.3) and, when the pretrained folder has a style
+encoder, style transfer from an uploaded image (Reed et al. 2016 §4.4: z = S(x), then G(z, φ(t))).
+
+Every request is checked against `ServeLimits`; a bad one gets HTTP 4xx with ``{"error": "…"}`` that the page shows,
+and the server keeps serving. Sampling runs in a worker thread (never on the event loop) behind one lock, so
+concurrent requests queue up instead of fighting over the model; more than ``max_pending`` waiting requests get 503.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import io
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import torch
+from PIL import Image
+
+from t2igan.utils.errors import T2IError
+
+try:  # the `web` extra; FastAPI resolves endpoint annotations from module globals, so import here
+    from fastapi import FastAPI, Request
+    from fastapi.responses import FileResponse, JSONResponse
+    from fastapi.staticfiles import StaticFiles
+    from starlette.concurrency import run_in_threadpool
+except ImportError:  # pragma: no cover - reported by create_app
+    FastAPI = None  # type: ignore[assignment,misc]
+
+log = logging.getLogger("t2igan.serve")
+
+STATIC_DIR = Path(__file__).with_name("static")
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """What one request may ask for. Defaults suit a CPU; raise them for a GPU server."""
+
+    max_caption_chars: int = 300  # CUB/Oxford captions are < 200 characters
+    max_images: int = 64
+    max_seed: int = 2**31 - 1  # seeds are seed … seed + n - 1, all ≤ max_seed
+    max_upload_bytes: int = 5 * 1024 * 1024
+    max_upload_pixels: int = 4096 * 4096  # decompression bombs stop here, before decoding
+    upload_formats: tuple[str, ...] = ("PNG", "JPEG", "WEBP")
+    max_pending: int = 8  # requests waiting for the model beyond this get 503 "busy"
+
+
+@dataclass
+class GenerateRequest:
+    """One generation request after validation (see `parse_generate`)."""
+
+    caption: str
+    n: int = 4
+    seed: int = 0
+    caption2: str | None = None  # interpolation target; None → plain generation
+    mix: float = 0.0  # 0 → caption, 1 → caption2
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class BadRequest(Exception):
+    """A request the user can fix; its message is shown on the page."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# ----------------------------------------------------------------------------------------------- validation
+
+
+def _clean_caption(value: Any, name: str, limits: ServeLimits, *, required: bool) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise BadRequest(f"{name}: type a caption, e.g. 'this flower has pink petals and a yellow center'")
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{name}: must be text")
+    # Control characters (other than whitespace) never help a text encoder; collapse whitespace.
+    text = " ".join("".join(ch for ch in value if ch.isprintable() or ch.isspace()).split())
+    if len(text) > limits.max_caption_chars:
+        raise BadRequest(f"{name}: {len(text)} characters is too long (at most {limits.max_caption_chars})")
+    if not text:
+        raise BadRequest(f"{name}: no printable characters")
+    return text
+
+
+def _int(value: Any, name: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool):
+        raise BadRequest(f"{name}: must be a whole number")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise BadRequest(f"{name}: must be a whole number, got {value!r}") from None
+    if not isinstance(value, int):
+        raise BadRequest(f"{name}: must be a whole number")
+    if not lo <= value <= hi:
+        raise BadRequest(f"{name}: {value} is out of range ({lo} … {hi})")
+    return value
+
+
+def _float(value: Any, name: str, lo: float, hi: float) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"{name}: must be a number") from None
+    if not np.isfinite(x) or not lo <= x <= hi:
+        raise BadRequest(f"{name}: {value} is out of range ({lo} … {hi})")
+    return x
+
+
+def parse_generate(body: Any, limits: ServeLimits) -> GenerateRequest:
+    """Validate a generation request (JSON object or form fields) into a `GenerateRequest`."""
+    if not isinstance(body, dict):
+        raise BadRequest('send a JSON object like {"caption": "…", "n": 4, "seed": 0}')
+    known = {"caption", "n", "seed", "caption2", "mix"}
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise BadRequest(f"unknown field(s): {', '.join(unknown)} (expected {', '.join(sorted(known))})")
+    caption = _clean_caption(body.get("caption"), "caption", limits, required=True)
+    assert caption is not None
+    n = _int(body.get("n", 4), "n", 1, limits.max_images)
+    seed = _int(body.get("seed", 0), "seed", 0, limits.max_seed - n + 1)
+    caption2 = _clean_caption(body.get("caption2"), "caption2", limits, required=False)
+    mix = _float(body.get("mix", 0.0), "mix", 0.0, 1.0)
+    return GenerateRequest(caption=caption, n=n, seed=seed, caption2=caption2, mix=mix if caption2 else 0.0)
+
+
+def decode_upload(data: bytes, content_type: str | None, limits: ServeLimits) -> Image.Image:
+    """Bytes of an uploaded image → RGB PIL image, or `BadRequest` saying what is wrong."""
+    if not data:
+        raise BadRequest("image: the upload is empty")
+    if len(data) > limits.max_upload_bytes:
+        raise BadRequest(f"image: larger than {limits.max_upload_bytes // (1024 * 1024)} MB", status=413)
+    if content_type and not content_type.startswith("image/") and content_type != "application/octet-stream":
+        raise BadRequest(f"image: {content_type} is not an image (use {', '.join(limits.upload_formats)})", 415)
+    try:
+        im = Image.open(io.BytesIO(data))  # reads the header only
+    except Exception:
+        raise BadRequest(f"image: not a readable image (use {', '.join(limits.upload_formats)})", 415) from None
+    if im.format not in limits.upload_formats:
+        raise BadRequest(f"image: {im.format} is not accepted (use {', '.join(limits.upload_formats)})", 415)
+    if im.width * im.height > limits.max_upload_pixels:
+        raise BadRequest(f"image: {im.width}×{im.height} pixels is too large", status=413)
+    try:
+        im.load()
+    except Exception as e:
+        raise BadRequest(f"image: the file is truncated or corrupt ({type(e).__name__})", 415) from None
+    return im.convert("RGB")
+
+
+# ----------------------------------------------------------------------------------------------- model adapter
+
+
+class DemoModel:
+    """Adapts a `T2IPipeline` (diffusers-style ``pipe(prompt, num_images_per_prompt=…, seeds=…).images``) to the demo.
+
+    Optional pipeline abilities are detected, not assumed:
+    - interpolation: ``pipe.encode_prompt(list[str]) -> [N, D]`` and ``pipe(prompt_embeds=…)``;
+    - style transfer: ``pipe.encode_style(list[PIL]) -> [N, z_dim]`` (or a ``pipe.style_encoder`` module taking
+      [-1, 1] images) and ``pipe(latents=…)``.
+    """
+
+    def __init__(self, pipe: Any) -> None:
+        self.pipe = pipe
+        self.lock = threading.Lock()  # one forward pass at a time; torch uses all cores for each anyway
+        params = set(inspect.signature(pipe.__call__).parameters)
+        self.supports_interpolation = hasattr(pipe, "encode_prompt") and "prompt_embeds" in params
+        if hasattr(pipe, "style_encoder"):  # the real pipeline: the component is None when the folder has none
+            has_style_encoder = pipe.style_encoder is not None
+        else:
+            has_style_encoder = callable(getattr(pipe, "encode_style", None))
+        self.has_style = has_style_encoder and "latents" in params
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "interpolation": self.supports_interpolation,
+            "style_transfer": self.has_style,
+            "image_size": _image_size(self.pipe),
+            "model": type(getattr(self.pipe, "generator", self.pipe)).__name__,
+        }
+
+    def generate(self, req: GenerateRequest) -> list[Image.Image]:
+        seeds = list(range(req.seed, req.seed + req.n))  # image k is the same whatever n is
+        with self.lock, torch.inference_mode():
+            if req.caption2 is not None and req.mix > 0:
+                if not self.supports_interpolation:
+                    raise BadRequest("this model does not support interpolation", status=501)
+                emb = self.pipe.encode_prompt([req.caption, req.caption2])
+                mixed = torch.lerp(emb[0:1], emb[1:2], float(req.mix))
+                out = self.pipe(prompt_embeds=mixed, num_images_per_prompt=req.n, seeds=seeds, output_type="pil")
+            else:
+                out = self.pipe([req.caption], num_images_per_prompt=req.n, seeds=seeds, output_type="pil")
+        return _as_pil_list(out.images)
+
+    def style_transfer(self, image: Image.Image, caption: str) -> list[Image.Image]:
+        if not self.has_style:
+            raise BadRequest("this model has no style encoder", status=501)
+        with self.lock, torch.inference_mode():
+            if callable(getattr(self.pipe, "encode_style", None)):
+                z = self.pipe.encode_style([image])
+            else:
+                enc = self.pipe.style_encoder
+                size = _image_size(self.pipe) or 64
+                x = _pil_to_tensor(image, size).to(_module_device(enc))
+                z = enc(x)
+            out = self.pipe([caption], num_images_per_prompt=1, latents=z, output_type="pil")
+        return _as_pil_list(out.images)
+
+
+def _image_size(pipe: Any) -> int | None:
+    for name in ("image_size", "resolution"):
+        v = getattr(pipe, name, None)
+        if isinstance(v, int):
+            return v
+    cfg = getattr(getattr(pipe, "generator", None), "config", None)
+    for name in ("image_size", "size", "out_size"):
+        v = getattr(cfg, name, None)
+        if isinstance(v, int):
+            return v
+    return None
+
+
+def _module_device(m: Any) -> torch.device:
+    try:
+        return next(m.parameters()).device
+    except (AttributeError, StopIteration):
+        return torch.device("cpu")
+
+
+def _pil_to_tensor(image: Image.Image, size: int) -> torch.Tensor:
+    im = image.convert("RGB").resize((size, size), Image.BICUBIC)
+    x = torch.from_numpy(np.asarray(im, dtype=np.float32)).permute(2, 0, 1)[None]
+    return x / 127.5 - 1.0
+
+
+def _as_pil_list(images: Any) -> list[Image.Image]:
+    if isinstance(images, torch.Tensor):
+        from t2igan.utils.images import to_pil
+
+        return to_pil(images)
+    return [im if isinstance(im, Image.Image) else Image.fromarray(np.asarray(im)) for im in images]
+
+
+def png_data_url(image: Image.Image) -> str:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+# ----------------------------------------------------------------------------------------------- the app
+
+
+def create_app(model: DemoModel | Any, limits: ServeLimits | None = None) -> Any:
+    """The FastAPI app. ``model`` is a `DemoModel` or anything pipeline-shaped (wrapped for you)."""
+    if FastAPI is None:
+        raise T2IError("the web demo needs FastAPI and uvicorn", hint="pip install 't2igan[web]'")
+    limits = limits or ServeLimits()
+    demo = model if isinstance(model, DemoModel) else DemoModel(model)
+    app = FastAPI(title="t2igan demo", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.demo = demo
+    app.state.limits = limits
+    pending = threading.BoundedSemaphore(limits.max_pending)
+
+    def error(message: str, status: int) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    async def run_model(fn: Callable[..., list[Image.Image]], *args: Any) -> JSONResponse:
+        if not pending.acquire(blocking=False):
+            return error("the server is busy; try again in a moment", 503)
+        try:
+            images = await run_in_threadpool(fn, *args)
+            urls = await run_in_threadpool(lambda: [png_data_url(im) for im in images])
+        except BadRequest as e:
+            return error(str(e), e.status)
+        except T2IError as e:
+            return error(str(e), 400)
+        except Exception:  # keep serving; the details go to the server log
+            log.exception("generation failed")
+            return error("generation failed on the server (see its log)", 500)
+        finally:
+            pending.release()
+        return JSONResponse({"images": urls})
+
+    @app.exception_handler(BadRequest)
+    async def _bad_request(_: Request, e: BadRequest) -> JSONResponse:
+        return error(str(e), e.status)
+
+    @app.middleware("http")
+    async def _limit_body(request: Request, call_next: Callable[..., Any]) -> Any:
+        # Refuse oversized bodies from the header, before reading them.
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limits.max_upload_bytes + 64 * 1024:
+            return error(f"request larger than {limits.max_upload_bytes // (1024 * 1024)} MB", 413)
+        return await call_next(request)
+
+    @app.get("/")
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    @app.get("/api/info")
+    async def info() -> dict[str, Any]:
+        return {**demo.info(), "limits": {k: v for k, v in asdict(limits).items() if k != "max_pending"}}
+
+    @app.post("/api/generate")
+    async def generate(request: Request) -> JSONResponse:
+        try:
+            body = await request.json()
+        except Exception:
+            return error('send a JSON object like {"caption": "…", "n": 4, "seed": 0}', 400)
+        req = parse_generate(body, limits)
+        return await run_model(demo.generate, req)
+
+    @app.post("/api/style")
+    async def style(request: Request) -> JSONResponse:
+        if not demo.has_style:
+            return error("this model has no style encoder", 501)
+        try:
+            form = await request.form(max_files=1, max_fields=8)
+        except Exception:
+            return error("send a multipart form with 'image' and 'caption'", 400)
+        caption = _clean_caption(form.get("caption"), "caption", limits, required=True)
+        upload = form.get("image")
+        if upload is None or isinstance(upload, str):
+            return error("image: choose an image file to take the style from", 400)
+        data = await upload.read(limits.max_upload_bytes + 1)
+        image = await run_in_threadpool(decode_upload, data, upload.content_type, limits)
+        return await run_model(demo.style_transfer, image, caption)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def load_demo_model(pretrained: str | Path, device: str = "cpu") -> DemoModel:
+    """Load a pretrained folder (``runs/<name>/pretrained``) into a `DemoModel`; `T2IError` if it is not one."""
+    path = Path(pretrained)
+    if not path.is_dir():
+        raise T2IError("not a folder", path=path, hint="pass a pretrained folder, e.g. runs/demo/pretrained")
+    if not (path / "model_index.json").is_file() and (path / "pretrained" / "model_index.json").is_file():
+        path = path / "pretrained"  # a run folder works too
+    if not (path / "model_index.json").is_file():
+        raise T2IError("no model_index.json here", path=path, hint="pass the pretrained folder a training run exported")
+    from t2igan.sampling import T2IPipeline
+
+    check_device(device)
+    pipe = T2IPipeline.from_pretrained(path, device=device)
+    if getattr(pipe, "text_encoder", True) is None:
+        raise T2IError(
+            "this model was trained on precomputed caption embeddings, so it cannot read new captions",
+            path=path,
+            hint="train with a text encoder (e.g. text.encoder=minilm) to serve it",
+        )
+    return DemoModel(pipe)
+
+
+def check_device(device: str) -> None:
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise T2IError(f"--device {device!r} is not a device", hint="use cpu, cuda or cuda:N") from None
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise T2IError(f"--device {device}: PyTorch sees no GPU", hint="use --device cpu")
+
+
+def check_port_free(host: str, port: int) -> None:
+    """`T2IError` now, rather than a uvicorn traceback later, if ``host:port`` cannot be bound."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise T2IError(f"cannot listen on {host}:{port} ({e.strerror})", hint="pick another --port") from None
+
+
+def run_server(app: Any, host: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+@click.command("serve")
+@click.argument("pretrained", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 = all).")
+@click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--max-images", default=64, show_default=True, type=click.IntRange(1, 1024), help="Largest n.")
+def serve(pretrained: Path, host: str, port: int, device: str, max_images: int) -> None:
+    """Serve a web page to try a trained model: caption → grid of images.
+
+    \b
+    Example:
+      t2igan serve runs/demo/pretrained            # then open http://127.0.0.1:7860
+      t2igan serve runs/demo --host 0.0.0.0 --port 8080
+    """
+    check_device(device)
+    check_port_free(host, port)
+    model = load_demo_model(pretrained, device=device)
+    app = create_app(model, ServeLimits(max_images=max_images))
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: listening on {host}: anyone who can reach this machine can use the demo", err=True)
+    click.echo(f"t2igan demo on http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}  (Ctrl-C stops)")
+    run_server(app, host, port)
+
+
+__all__: Sequence[str] = [
+    "DemoModel",
+    "GenerateRequest",
+    "ServeLimits",
+    "create_app",
+    "decode_upload",
+    "load_demo_model",
+    "parse_generate",
+    "serve",
+]

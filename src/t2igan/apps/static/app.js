@@ -1,0 +1,77 @@
+// t2igan demo page: POST the form to /api/generate (or /api/style with an upload) and show the images as a grid.
+"use strict";
+const $ = (id) => document.getElementById(id);
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+async function loadInfo() {
+  try {
+    const info = await (await fetch("/api/info")).json();
+    const lim = info.limits || {};
+    if (lim.max_images) $("n").max = lim.max_images;
+    if (lim.max_caption_chars) { $("caption").maxLength = lim.max_caption_chars; $("caption2").maxLength = lim.max_caption_chars; }
+    if (lim.max_seed) $("seed").max = lim.max_seed;
+    $("interp-box").hidden = !info.interpolation;
+    $("style-box").hidden = !info.style_transfer;
+  } catch (e) {
+    showError("cannot reach the server: " + e);
+  }
+}
+
+async function generate(event) {
+  event.preventDefault();
+  showError("");
+  const file = $("style-image").files[0];
+  // The optional controls count only while their section is open.
+  const useStyle = !$("style-box").hidden && $("style-box").open && file;
+  let request;
+  if (useStyle) {
+    const body = new FormData();
+    body.append("caption", $("caption").value);
+    body.append("image", file);
+    request = fetch("/api/style", { method: "POST", body });
+  } else {
+    const body = { caption: $("caption").value, n: Number($("n").value), seed: Number($("seed").value) };
+    if (!$("interp-box").hidden && $("interp-box").open && $("caption2").value.trim()) {
+      body.caption2 = $("caption2").value;
+      body.mix = Number($("mix").value);
+    }
+    request = fetch("/api/generate", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+  }
+  $("generate").disabled = true;
+  $("status").textContent = "generating…";
+  const started = performance.now();
+  try {
+    const response = await request;
+    let data;
+    try { data = await response.json(); } catch (e) { data = { error: `server answered ${response.status}` }; }
+    if (!response.ok || data.error) {
+      showError(data.error || `server answered ${response.status}`);
+      $("status").textContent = "";
+      return;
+    }
+    const grid = $("grid");
+    grid.replaceChildren(...data.images.map((src, i) => {
+      const img = new Image();
+      img.src = src;
+      img.alt = `image ${i + 1}: ${$("caption").value}`;
+      return img;
+    }));
+    $("status").textContent = `${data.images.length} images in ${((performance.now() - started) / 1000).toFixed(1)} s`;
+  } catch (e) {
+    showError("request failed: " + e);
+    $("status").textContent = "";
+  } finally {
+    $("generate").disabled = false;
+  }
+}
+
+$("form").addEventListener("submit", generate);
+$("mix").addEventListener("input", () => { $("mix-value").textContent = Number($("mix").value).toFixed(2); });
+$("random-seed").addEventListener("click", () => { $("seed").value = Math.floor(Math.random() * 1e6); });
+loadInfo();

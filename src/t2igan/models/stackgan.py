@@ -1,0 +1,453 @@
+"""StackGAN (v1): Conditioning Augmentation, Stage-I and Stage-II generators and discriminators.
+
+Zhang et al., "StackGAN: Text to Photo-realistic Image Synthesis with Stacked Generative Adversarial Networks",
+ICCV 2017 (arXiv:1612.03242). Layer for layer this follows the authors' PyTorch release (`code/model.py`):
+
+- **Conditioning Augmentation** (§3.2): a text embedding φ_t gives μ(φ_t), log σ²(φ_t) through FC + ReLU, and the
+  condition is sampled by reparameterisation ĉ = μ + σ ⊙ ε, ε ~ N(0, I). The KL term that keeps N(μ, Σ) near
+  N(0, I) (eq. 2, weighted by λ in eqs. 4 and 6) lives in `t2igan.losses.stackgan.kl_loss`.
+- **Stage-I** (§3.3): concat(z, ĉ₀) → FC to 4×4×(8·GF_DIM) → up-blocks (nearest ×2, conv3×3, BN, ReLU) → conv3×3
+  → tanh at 64×64. D: strided convs down to 4×4, μ (detached) replicated 4×4 and concatenated, conv3×3 + BN +
+  LeakyReLU, conv4×4 → logit.
+- **Stage-II** (§3.4): Stage-I frozen; its image is encoded (conv3×3, two strided convs) to 16×16×(4·GF_DIM), its own
+  CA code ĉ is replicated and concatenated, conv3×3 + BN + ReLU, R_NUM residual blocks, up-blocks to 256×256.
+  D: strided convs to 4×4×(32·DF_DIM), conv3×3 back to 8·DF_DIM, conditional logit and (as in the PyTorch release)
+  an unconditional logit.
+
+Sizes are configurable (`stage1_size`, `stage2_size`, powers of two) so that CPU presets (e.g. 32 → 64) and tests
+(16 → 32, widths 8) use the very same classes. Discriminators return *logits*; the losses use BCE-with-logits,
+which equals the release's Sigmoid + BCELoss but is numerically stable.
+
+Speed: ``fused_upsample`` computes "nearest ×2 then conv3×3" as one stride-2 transposed 4×4 convolution whose kernel
+is folded from the same 3×3 weights at every call (`UpsampleConv3x3`). The function and the parameters are exactly
+the paper's; the arithmetic is 16/36 of the naive form. Turn it off to run the literal form.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from t2igan.models.blocks import dcgan_init
+from t2igan.utils.errors import T2IError
+
+__all__ = [
+    "ConditioningAugmentation",
+    "ResBlock",
+    "StackGanConfig",
+    "StackGanDiscriminator",
+    "StackGanGenerator",
+    "StageIGenerator",
+    "StageIIGenerator",
+    "UpBlock",
+    "UpsampleConv3x3",
+    "ca_noise_from_z",
+    "init_weights",
+]
+
+
+# --------------------------------------------------------------------------------------------------- config
+@dataclass
+class StackGanConfig:
+    """Everything that shapes the StackGAN v1 networks (the constructor signature is the config)."""
+
+    stage: int = 1  # 1: Stage-I only; 2: Stage-I (frozen) + Stage-II
+    text_dim: int = 1024  # φ_t: char-CNN-RNN 1024-d (or 384 for MiniLM)
+    z_dim: int = 100  # noise
+    condition_dim: int = 128  # ĉ (Ng in the paper)
+    gf_dim: int = 128  # GF_DIM; Stage-I starts at 8·GF_DIM channels at 4×4
+    df_dim: int = 64  # DF_DIM
+    r_num: int = 4  # residual blocks in Stage-II G
+    stage1_size: int = 64
+    stage2_size: int = 256
+    uncond_head: bool = True  # Stage-II D's extra unconditional logit (PyTorch release)
+    fused_upsample: bool = True  # same function, fewer FLOPs (see module docstring)
+    kl_weight: float = 2.0  # λ in eqs. 4 and 6 (training knob, kept with the model it shaped)
+    stage1: str = ""  # stage=2 training: Stage-I run folder / pretrained folder / checkpoint to load and freeze
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes carried with saved configs
+
+    def __post_init__(self) -> None:
+        if self.stage not in (1, 2):
+            raise T2IError(f"model.stage must be 1 or 2, got {self.stage}", hint="use model.stage=1 or model.stage=2")
+        for name in ("stage1_size", "stage2_size"):
+            s = getattr(self, name)
+            if s < 8 or s & (s - 1):
+                raise T2IError(f"model.{name} must be a power of two ≥ 8, got {s}")
+        if self.stage2_size < self.stage1_size:
+            raise T2IError(
+                f"model.stage2_size ({self.stage2_size}) is smaller than model.stage1_size ({self.stage1_size})",
+                hint="Stage-II refines Stage-I: use e.g. 64 → 256 (paper) or 32 → 64 (CPU)",
+            )
+        if self.stage1_size < 16:
+            raise T2IError("model.stage1_size must be ≥ 16 (Stage-II encodes it ÷4)")
+        if self.gf_dim < 4 or self.df_dim < 1:
+            raise T2IError(f"model.gf_dim must be ≥ 4 and df_dim ≥ 1 (got {self.gf_dim}, {self.df_dim})")
+
+    @property
+    def image_size(self) -> int:
+        """The size of the last stage's images."""
+        return self.stage2_size if self.stage == 2 else self.stage1_size
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StackGanConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise T2IError(f"unknown StackGAN config keys {unknown}", hint=f"known keys: {sorted(known)}")
+        return cls(**d)
+
+
+# --------------------------------------------------------------------------------------------------- blocks
+def init_weights(module: nn.Module) -> None:
+    """The release's `weights_init` (= DCGAN's `dcgan_init`), also for the fused up-sampling convolutions."""
+    module.apply(dcgan_init)
+    for m in module.modules():
+        if isinstance(m, UpsampleConv3x3):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+
+
+def conv3x3(cin: int, cout: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
+
+
+# Row r of _FOLD gives the 4 taps of the stride-2 transposed kernel from the 3 taps (w0, w1, w2) of the 3×3 conv
+# applied after nearest ×2 upsampling: even outputs see (x[m-1]·w0 + x[m]·(w1+w2)), odd outputs
+# (x[m]·(w0+w1) + x[m+1]·w2); in conv_transpose2d(stride 2, padding 1) output o = 2i − 1 + k.
+_FOLD = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+
+
+class UpsampleConv3x3(nn.Module):
+    """Nearest-neighbour ×2 upsampling followed by a bias-free conv3×3 (the paper's up-block convolution).
+
+    With ``fused=True`` the same function is evaluated as ``conv_transpose2d(x, K, stride=2, padding=1)`` with the
+    4×4 kernel ``K`` folded from the 3×3 weight (linear, differentiable, exact): 4 taps per output pixel instead of 9.
+    """
+
+    def __init__(self, cin: int, cout: int, fused: bool = True) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(cout, cin, 3, 3))
+        self.fused = fused
+        nn.init.normal_(self.weight, 0.0, 0.02)
+
+    def folded_weight(self) -> torch.Tensor:
+        f = _FOLD.to(device=self.weight.device, dtype=self.weight.dtype)
+        # [cout, cin, 3, 3] → conv_transpose layout [cin, cout, 4, 4]
+        return torch.einsum("ka,lb,oiab->iokl", f, f, self.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused:
+            return F.conv_transpose2d(x, self.folded_weight().to(x.dtype), stride=2, padding=1)
+        return F.conv2d(F.interpolate(x, scale_factor=2.0, mode="nearest"), self.weight.to(x.dtype), padding=1)
+
+    def extra_repr(self) -> str:
+        return f"{self.weight.shape[1]}, {self.weight.shape[0]}, fused={self.fused}"
+
+
+class UpBlock(nn.Sequential):
+    """Up-block: nearest ×2, conv3×3, BN, ReLU (StackGAN) — or GLU over 2·cout channels (StackGAN++)."""
+
+    def __init__(self, cin: int, cout: int, *, glu: bool = False, fused: bool = True) -> None:
+        width = 2 * cout if glu else cout
+        super().__init__(
+            UpsampleConv3x3(cin, width, fused),
+            nn.BatchNorm2d(width),
+            nn.GLU(dim=1) if glu else nn.ReLU(inplace=True),
+        )
+
+
+class ResBlock(nn.Module):
+    """Residual block x + BN(conv3×3(act(BN(conv3×3(x))))): ReLU act and after the sum (StackGAN), GLU (StackGAN++)."""
+
+    def __init__(self, channels: int, *, glu: bool = False) -> None:
+        super().__init__()
+        mid = 2 * channels if glu else channels
+        self.body = nn.Sequential(
+            conv3x3(channels, mid),
+            nn.BatchNorm2d(mid),
+            nn.GLU(dim=1) if glu else nn.ReLU(inplace=True),
+            conv3x3(channels, channels),
+            nn.BatchNorm2d(channels),
+        )
+        self.glu = glu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x + self.body(x)
+        return out if self.glu else F.relu(out)
+
+
+class ConditioningAugmentation(nn.Module):
+    """Conditioning Augmentation (StackGAN §3.2): φ_t → (μ, log σ²) by FC + ReLU; ĉ = μ + σ ⊙ ε, ε ~ N(0, I).
+
+    ``sample=False`` (or ``module.sample = False`` at test time) returns ĉ = μ: fixed caption + fixed z → fixed
+    image. Noise comes from ``eps`` or ``generator`` so that training and sampling are reproducible.
+    """
+
+    def __init__(self, text_dim: int, condition_dim: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(text_dim, 2 * condition_dim)
+        self.condition_dim = condition_dim
+        self.sample = True
+
+    def forward(
+        self,
+        text_emb: torch.Tensor,
+        eps: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return ``(ĉ, μ, log σ²)``, each ``[B, condition_dim]``."""
+        h = F.relu(self.fc(text_emb))
+        mu, logvar = h[:, : self.condition_dim], h[:, self.condition_dim :]
+        if not self.sample:
+            return mu, mu, logvar
+        if eps is None:
+            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + eps * torch.exp(0.5 * logvar), mu, logvar
+
+
+def ca_noise_from_z(z: torch.Tensor, dim: int, salt: int = 0) -> torch.Tensor:
+    """Per-row CA noise ε ``[B, dim]`` seeded by the bytes of each z row: a caption + seed gives one image at test time.
+
+    Used when sampling (eval mode) without an explicit generator, so that `T2IPipeline` seeds stay reproducible
+    whatever the batch; pass a ``generator`` instead to vary ĉ for a fixed z.
+    """
+    import hashlib
+
+    rows = z.detach().float().cpu().numpy()
+    out = []
+    for row in rows:
+        seed = int.from_bytes(hashlib.sha256(row.tobytes() + bytes([salt])).digest()[:8], "little") >> 1
+        out.append(torch.randn(dim, generator=torch.Generator().manual_seed(seed)))
+    return torch.stack(out).to(device=z.device, dtype=torch.float32)
+
+
+def _log2(n: int) -> int:
+    return round(math.log2(n))
+
+
+# --------------------------------------------------------------------------------------------------- discriminator
+class StackGanDiscriminator(nn.Module):
+    """Image encoder down to 4×4, then a conditional logit (and optionally an unconditional one).
+
+    Strided conv4×4 blocks halve the size from ``image_size`` to 4 with ``df_dim·2^i`` channels (LeakyReLU 0.2, BN
+    after the first); if more than 8·DF_DIM channels remain, conv3×3 blocks halve them back to 8·DF_DIM. This is
+    Stage-I D at 64, Stage-II D at 256, and each of StackGAN++'s D_NET64/128/256.
+    Heads: conditional = conv3×3(C + Ng → C) + BN + LeakyReLU, conv4×4 stride 4 → 1 on concat(features, μ tiled);
+    unconditional = conv4×4 stride 4 → 1. ``condition_dim=0`` makes an unconditional-only D.
+    """
+
+    def __init__(self, image_size: int, df_dim: int, condition_dim: int, *, uncond_head: bool) -> None:
+        super().__init__()
+        if image_size < 8 or image_size & (image_size - 1):
+            raise T2IError(f"discriminator image size must be a power of two ≥ 8, got {image_size}")
+        n_down = _log2(image_size // 4)
+        layers: list[nn.Module] = [nn.Conv2d(3, df_dim, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+        ch = df_dim
+        for _ in range(n_down - 1):
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, True)]
+            ch *= 2
+        while ch > 8 * df_dim:
+            layers += [conv3x3(ch, ch // 2), nn.BatchNorm2d(ch // 2), nn.LeakyReLU(0.2, inplace=True)]
+            ch //= 2
+        self.encode = nn.Sequential(*layers)
+        self.feature_dim = ch
+        self.condition_dim = condition_dim
+        self.image_size = image_size
+        self.cond_head: nn.Module | None = None
+        if condition_dim > 0:
+            self.cond_head = nn.Sequential(
+                conv3x3(ch + condition_dim, ch),
+                nn.BatchNorm2d(ch),
+                nn.LeakyReLU(0.2, inplace=True),
+                nn.Conv2d(ch, 1, 4, 4),
+            )
+        self.uncond_head: nn.Module | None = nn.Conv2d(ch, 1, 4, 4) if (uncond_head or condition_dim == 0) else None
+        init_weights(self)
+
+    def cond_logits(self, features: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        """Matching logit ``[B]`` of image features ``[B, C, 4, 4]`` with condition μ ``[B, Ng]`` (pass μ detached)."""
+        if self.cond_head is None:
+            raise RuntimeError("this discriminator has no conditional head (condition_dim=0)")
+        c = mu.to(features.dtype)[:, :, None, None].expand(-1, -1, features.shape[2], features.shape[3])
+        return self.cond_head(torch.cat([features, c], dim=1)).flatten()
+
+    def uncond_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """Real/fake logit ``[B]`` regardless of text."""
+        if self.uncond_head is None:
+            raise RuntimeError("this discriminator has no unconditional head (uncond_head=False)")
+        return self.uncond_head(features).flatten()
+
+    def forward(self, x: torch.Tensor, mu: torch.Tensor | None = None) -> torch.Tensor:
+        """``D(x, μ)`` conditional logit, or the unconditional one when ``mu`` is None."""
+        if x.shape[-1] != self.image_size:
+            raise ValueError(f"discriminator expects {self.image_size}px images, got {tuple(x.shape)}")
+        features = self.encode(x)
+        return self.uncond_logits(features) if mu is None else self.cond_logits(features, mu)
+
+
+# --------------------------------------------------------------------------------------------------- generators
+class StageIGenerator(nn.Module):
+    """Stage-I G (StackGAN §3.3): sketch shape and colours at ``stage1_size`` from z and ĉ₀."""
+
+    def __init__(self, config: StackGanConfig) -> None:
+        super().__init__()
+        self.config = config
+        ngf = config.gf_dim * 8
+        self.ngf = ngf
+        self.ca = ConditioningAugmentation(config.text_dim, config.condition_dim)
+        self.fc = nn.Sequential(
+            nn.Linear(config.z_dim + config.condition_dim, ngf * 16, bias=False),
+            nn.BatchNorm1d(ngf * 16),
+            nn.ReLU(inplace=True),
+        )
+        ups, ch = [], ngf
+        for _ in range(_log2(config.stage1_size // 4)):
+            ups.append(UpBlock(ch, ch // 2, fused=config.fused_upsample))
+            ch //= 2
+        self.upsample = nn.Sequential(*ups)
+        self.to_image = nn.Sequential(conv3x3(ch, 3), nn.Tanh())
+        init_weights(self)
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        text_emb: torch.Tensor,
+        eps: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return ``(image [B,3,S1,S1], μ₀, log σ₀²)``."""
+        c, mu, logvar = self.ca(text_emb, eps, generator)
+        h = self.fc(torch.cat([z, c.to(z.dtype)], dim=1)).view(-1, self.ngf, 4, 4)
+        return self.to_image(self.upsample(h)), mu, logvar
+
+
+class StageIIGenerator(nn.Module):
+    """Stage-II G (StackGAN §3.4): refine a Stage-I image with the text, adding detail up to ``stage2_size``.
+
+    Takes the (detached) Stage-I image and φ_t; has its own CA (ĉ, not ĉ₀).
+    """
+
+    def __init__(self, config: StackGanConfig) -> None:
+        super().__init__()
+        self.config = config
+        ngf = config.gf_dim
+        self.ca = ConditioningAugmentation(config.text_dim, config.condition_dim)
+        self.encoder = nn.Sequential(
+            conv3x3(3, ngf),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(ngf, ngf * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf * 2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(ngf * 2, ngf * 4, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf * 4),
+            nn.ReLU(inplace=True),
+        )
+        self.joint = nn.Sequential(
+            conv3x3(config.condition_dim + ngf * 4, ngf * 4), nn.BatchNorm2d(ngf * 4), nn.ReLU(inplace=True)
+        )
+        self.residual = nn.Sequential(*[ResBlock(ngf * 4) for _ in range(config.r_num)])
+        ups, ch = [], ngf * 4
+        for _ in range(_log2(config.stage2_size // (config.stage1_size // 4))):
+            ups.append(UpBlock(ch, max(ch // 2, 4), fused=config.fused_upsample))
+            ch = max(ch // 2, 4)
+        self.upsample = nn.Sequential(*ups)
+        self.to_image = nn.Sequential(conv3x3(ch, 3), nn.Tanh())
+        init_weights(self)
+
+    def forward(
+        self,
+        stage1_image: torch.Tensor,
+        text_emb: torch.Tensor,
+        eps: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return ``(image [B,3,S2,S2], μ, log σ²)``."""
+        h = self.encoder(stage1_image)
+        c, mu, logvar = self.ca(text_emb, eps, generator)
+        c = c.to(h.dtype)[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])
+        h = self.residual(self.joint(torch.cat([c, h], dim=1)))
+        return self.to_image(self.upsample(h)), mu, logvar
+
+
+@dataclass
+class StackGanGeneratorOutput:
+    images: list[torch.Tensor]  # coarse → fine
+    mus: list[torch.Tensor]  # one per CA (Stage-I, then Stage-II)
+    logvars: list[torch.Tensor]
+
+
+class StackGanGenerator(nn.Module):
+    """The StackGAN generator the pipeline sees: Stage-I alone (``stage=1``) or Stage-I + Stage-II (``stage=2``).
+
+    ``forward(z, text_emb) -> [stage1_image]`` or ``[stage1_image, stage2_image]`` (coarse → fine). With
+    ``stage=2`` the Stage-I part is frozen (no gradients, eval-mode BN) as in the paper.
+    ``use_ca_mean = True`` turns CA sampling off (ĉ = μ) in every stage.
+    """
+
+    def __init__(self, config: StackGanConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.text_dim = config.text_dim
+        self.z_dim = config.z_dim
+        self.stage1 = StageIGenerator(config)
+        self.stage2: StageIIGenerator | None = StageIIGenerator(config) if config.stage == 2 else None
+        if self.stage2 is not None:
+            self.stage1.requires_grad_(False)
+        self.train()
+
+    @property
+    def use_ca_mean(self) -> bool:
+        return not self.stage1.ca.sample
+
+    @use_ca_mean.setter
+    def use_ca_mean(self, value: bool) -> None:
+        for m in self.modules():
+            if isinstance(m, ConditioningAugmentation):
+                m.sample = not value
+
+    def train(self, mode: bool = True) -> StackGanGenerator:
+        super().train(mode)
+        if self.stage2 is not None:
+            self.stage1.eval()  # frozen Stage-I keeps its running BN statistics
+        return self
+
+    @property
+    def image_sizes(self) -> list[int]:
+        sizes = [self.config.stage1_size]
+        return [*sizes, self.config.stage2_size] if self.stage2 is not None else sizes
+
+    def generate(
+        self,
+        z: torch.Tensor,
+        text_emb: torch.Tensor,
+        eps: list[torch.Tensor] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> StackGanGeneratorOutput:
+        """All stages with their CA statistics. ``eps``: one noise tensor per CA (optional)."""
+        if z.shape[1] != self.z_dim or text_emb.shape[1] != self.text_dim:
+            raise ValueError(
+                f"StackGAN generator wants z [B,{self.z_dim}] and text [B,{self.text_dim}], "
+                f"got {tuple(z.shape)} and {tuple(text_emb.shape)}"
+            )
+        e = eps or [None, None]
+        if eps is None and generator is None and not self.training:
+            e = [ca_noise_from_z(z, self.config.condition_dim, salt) for salt in (1, 2)]
+        if self.stage2 is None:
+            img, mu, logvar = self.stage1(z, text_emb, e[0], generator)
+            return StackGanGeneratorOutput([img], [mu], [logvar])
+        with torch.no_grad():
+            img1, mu1, lv1 = self.stage1(z, text_emb, e[0], generator)
+        img2, mu2, lv2 = self.stage2(img1.detach(), text_emb, e[1], generator)
+        return StackGanGeneratorOutput([img1, img2], [mu1, mu2], [lv1, lv2])
+
+    def forward(
+        self, z: torch.Tensor, text_emb: torch.Tensor, generator: torch.Generator | None = None
+    ) -> list[torch.Tensor]:
+        return self.generate(z, text_emb, generator=generator).images

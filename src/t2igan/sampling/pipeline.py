@@ -1,0 +1,491 @@
+"""`T2IPipeline`: captions in, images out — the diffusers shape for text-to-image GANs.
+
+```python
+pipe = T2IPipeline.from_pretrained("runs/demo/pretrained")
+out = pipe(["this flower has red petals"], num_images_per_prompt=4, seeds=[0, 1, 2, 3])
+out.images[0].save("red.png")
+```
+
+Generation is x = G(z, φ(t)) (Reed et al. 2016, §3–4): the caption t is embedded by the text encoder φ, z ~ N(0, I)
+is drawn *per seed* from its own generator, so a caption and a seed always give the same image, whatever else is in
+the batch. Generators are put in ``eval()`` (batch norm uses its running statistics) and run under
+``torch.inference_mode()``.
+
+Pretrained folder (written by ``save_pretrained`` and by the trainers' ``export``)::
+
+    model_index.json           {"_class_name": "T2IPipeline", "generator": [module, class], "text_encoder": …}
+    generator/config.json      the generator's config dataclass (+ "_class_name")
+    generator/model.safetensors
+    text_encoder/…             the encoder's own save_pretrained, or precomputed.json (no encoder: see below)
+    style_encoder/…            optional: the style encoder S of Reed 2016 §4.4 (`t2igan style train`)
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from t2igan import __version__
+from t2igan.sampling.registry import config_from_dict, config_to_dict, generator_name, resolve_generator
+from t2igan.utils.errors import T2IError
+from t2igan.utils.images import to_pil, to_uint8
+from t2igan.utils.io import atomic_dir, atomic_write_json
+from t2igan.utils.seed import torch_generator
+
+OutputType = Literal["pil", "pt", "np"]
+PRECOMPUTED_MARKER = "precomputed.json"
+
+
+class TextEncoderLike(Protocol):
+    """What the pipeline needs from `t2igan.text` encoders."""
+
+    name: str
+    dim: int
+
+    def encode(self, captions: list[str]) -> torch.Tensor: ...
+
+    def save_pretrained(self, path: str | Path) -> Any: ...
+
+
+@dataclass
+class T2IPipelineOutput:
+    """Result of a pipeline call.
+
+    ``images``: list of PIL images (``"pil"``), a float tensor ``[N, 3, H, W]`` in [-1, 1] (``"pt"``) or a uint8
+    array ``[N, H, W, 3]`` (``"np"``), prompt-major: the ``num_images_per_prompt`` images of caption 0 first.
+    ``captions[i]`` and ``seeds[i]`` say what made image ``i`` (seeds are ``None`` when a ``generator`` was passed).
+    ``stages``: for multi-stage generators (StackGAN), every stage coarse → fine in the same output type;
+    ``None`` for single-stage ones.
+    """
+
+    images: Any
+    captions: list[str]
+    seeds: list[int] | None
+    stages: list[Any] | None = None
+    text_embeddings: torch.Tensor | None = field(default=None, repr=False)
+
+
+def _load_text_encoder(path: Path) -> TextEncoderLike:
+    from t2igan.text import load_text_encoder  # sampling sits above text: a downward import
+
+    return load_text_encoder(path)
+
+
+class T2IPipeline:
+    """A generator G(z, φ(t)) with its text encoder φ (and optionally a style encoder S)."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        text_encoder: TextEncoderLike | None = None,
+        style_encoder: nn.Module | None = None,
+        *,
+        text_info: dict[str, Any] | None = None,
+    ) -> None:
+        self.generator = generator.eval()
+        self.text_encoder = text_encoder
+        self.style_encoder = None if style_encoder is None else style_encoder.eval()
+        # Describes the text side when there is no encoder (precomputed embeddings): shown in errors.
+        self.text_info = dict(text_info or {})
+        self.path: Path | None = None  # the folder it was loaded from, if any
+        self._image_size: int | None = None
+        if text_encoder is not None and getattr(text_encoder, "dim", self.text_dim) != self.text_dim:
+            raise T2IError(
+                f"text encoder gives {text_encoder.dim}-d embeddings but the generator expects {self.text_dim}-d"
+            )
+
+    # ----------------------------------------------------------------------------------------------- properties
+    @property
+    def z_dim(self) -> int:
+        return int(self.generator.z_dim)
+
+    @property
+    def text_dim(self) -> int:
+        return int(self.generator.text_dim)
+
+    @property
+    def image_size(self) -> int:
+        """Side of the final images (found by running G once on one sample; cached)."""
+        if self._image_size is None:
+            z = torch.zeros(1, self.z_dim, device=self.device)
+            self._image_size = int(self.generate(z, torch.zeros(1, self.text_dim, device=self.device))[-1].shape[-1])
+        return self._image_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.generator.parameters()).device
+
+    def to(self, device: str | torch.device) -> T2IPipeline:
+        self.generator.to(device)
+        if isinstance(self.text_encoder, nn.Module):
+            self.text_encoder.to(device)
+        if self.style_encoder is not None:
+            self.style_encoder.to(device)
+        return self
+
+    # ------------------------------------------------------------------------------------------------ save/load
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, device: str | torch.device = "cpu") -> T2IPipeline:
+        """Load a pretrained folder (see the module docstring) or a run folder's ``pretrained/``; safetensors only."""
+        root = Path(path)
+        if not (root / "model_index.json").is_file() and (root / "pretrained" / "model_index.json").is_file():
+            root = root / "pretrained"  # a run folder: use its export
+        index_path = root / "model_index.json"
+        if not root.is_dir():
+            raise T2IError(
+                "no such model folder",
+                path=root,
+                hint="pass a pretrained folder, e.g. runs/demo/pretrained (made by `t2igan demo`)",
+            )
+        if not index_path.is_file():
+            raise T2IError(
+                "not a pretrained folder (model_index.json missing)",
+                path=root,
+                hint="point at a run folder or its `pretrained/` (written by `t2igan train` / `t2igan demo`)",
+            )
+        index = _read_json(index_path)
+        generator = load_component(root / "generator", _class_name(index.get("generator"), "generator", index_path))
+        text_encoder, text_info = None, {}
+        te_dir = root / "text_encoder"
+        te_cfg = _read_json(te_dir / "config.json") if (te_dir / "config.json").is_file() else {}
+        if (te_dir / PRECOMPUTED_MARKER).is_file():
+            text_info = _read_json(te_dir / PRECOMPUTED_MARKER)
+        elif te_cfg.get("type") == "precomputed":
+            text_info = te_cfg
+        elif te_dir.is_dir() and any(te_dir.iterdir()):
+            text_encoder = _load_text_encoder(te_dir)
+        else:
+            text_info = {"precomputed": True}
+        style = None
+        if index.get("style_encoder") and (root / "style_encoder").is_dir():
+            from t2igan.models.style import StyleEncoder
+
+            try:
+                style = StyleEncoder.from_pretrained(root / "style_encoder")
+            except T2IError as e:  # sampling still works without S; only style transfer needs it
+                warnings.warn(f"style encoder not loaded: {e}", stacklevel=2)
+        pipe = cls(generator, text_encoder, style, text_info=text_info)
+        pipe.path = root
+        return pipe.to(device)
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write the folder atomically: index, generator config + safetensors, text encoder (or marker), S."""
+        path = Path(path)
+        with atomic_dir(path) as tmp:
+            save_component(self.generator, tmp / "generator")
+            te_dir = tmp / "text_encoder"
+            te_dir.mkdir()
+            if self.text_encoder is not None:
+                self.text_encoder.save_pretrained(te_dir)
+            else:
+                atomic_write_json(
+                    te_dir / PRECOMPUTED_MARKER, {"precomputed": True, "dim": self.text_dim, **self.text_info}
+                )
+            if self.style_encoder is not None:
+                self.style_encoder.save_pretrained(tmp / "style_encoder")
+            atomic_write_json(tmp / "model_index.json", self.model_index())
+        return path
+
+    def model_index(self) -> dict[str, Any]:
+        gen = self.generator
+        te = self.text_encoder
+        return {
+            "_class_name": "T2IPipeline",
+            "_t2igan_version": __version__,
+            "generator": [type(gen).__module__, generator_name(gen)],
+            "text_encoder": None if te is None else [type(te).__module__, getattr(te, "name", type(te).__name__)],
+            "style_encoder": None if self.style_encoder is None else ["t2igan.models.style", "StyleEncoder"],
+            "z_dim": self.z_dim,
+            "text_dim": self.text_dim,
+        }
+
+    # ------------------------------------------------------------------------------------------------ the steps
+    def encode_prompt(self, captions: Sequence[str]) -> torch.Tensor:
+        """φ(t) for each caption → float tensor ``[P, text_dim]`` on the pipeline's device."""
+        captions = check_captions(captions)
+        if self.text_encoder is None:
+            raise T2IError(
+                "this model was trained on precomputed embeddings and has no text encoder; pass "
+                f"text_embeddings=… (a [N, {self.text_dim}] tensor) or train with an encoder"
+            )
+        with torch.inference_mode():
+            emb = self.text_encoder.encode(list(captions))
+        emb = torch.as_tensor(emb, dtype=torch.float32).to(self.device)
+        if emb.shape != (len(captions), self.text_dim):
+            raise T2IError(
+                f"text encoder returned shape {tuple(emb.shape)}, expected ({len(captions)}, {self.text_dim})"
+            )
+        return emb
+
+    def prepare_latents(
+        self,
+        n: int,
+        *,
+        seeds: Sequence[int] | None = None,
+        generator: torch.Generator | None = None,
+        truncation: float | None = None,
+    ) -> torch.Tensor:
+        """z ~ N(0, I) of shape ``[n, z_dim]``.
+
+        With ``seeds`` (length n) each row is drawn from its own generator seeded with ``seeds[i]``, so the row
+        depends on its seed only. Otherwise the rows are drawn in one go from ``generator``. ``truncation`` t
+        redraws every |z_j| > t from the same stream (the truncation trick; deterministic too).
+        """
+        if seeds is not None:
+            if len(seeds) != n:
+                raise ValueError(f"need {n} seeds, got {len(seeds)}")
+            rows = [_normal(self.z_dim, torch_generator(int(s)), truncation) for s in seeds]
+            z = torch.stack(rows) if rows else torch.empty(0, self.z_dim)
+        else:
+            z = _normal((n, self.z_dim), generator, truncation)
+        return z.to(self.device)
+
+    def generate(self, z: torch.Tensor, text_embeddings: torch.Tensor, *, batch_size: int = 64) -> list[torch.Tensor]:
+        """Run G in eval mode on ``batch_size`` rows at a time; returns the stages (coarse → fine, ≥ 1)."""
+        if z.shape[0] != text_embeddings.shape[0]:
+            raise ValueError(f"z has {z.shape[0]} rows but text_embeddings {text_embeddings.shape[0]}")
+        self.generator.eval()
+        chunks: list[list[torch.Tensor]] = []
+        with torch.inference_mode():
+            for i in range(0, z.shape[0], batch_size):
+                emb = text_embeddings[i : i + batch_size].to(z.dtype)
+                # Unconditional generators (text_dim 0, e.g. StackGAN++ uncond) take no text at all.
+                out = self.generator(z[i : i + batch_size], emb if emb.shape[1] else None)
+                chunks.append(list(out) if isinstance(out, (list, tuple)) else [out])
+        return [torch.cat([c[s] for c in chunks]).float().cpu() for s in range(len(chunks[0]))]
+
+    def encode_style(self, images: torch.Tensor | Sequence[Image.Image]) -> torch.Tensor:
+        """s = S(x) (Reed 2016 §4.4): images (PIL list, or [N,3,H,W] in [-1, 1]) → ``[N, z_dim]``."""
+        if self.style_encoder is None:
+            raise T2IError(
+                "this model has no style encoder",
+                path=self.path,
+                hint="train one first: t2igan style train DIR --data CACHE",
+            )
+        size = self.style_encoder.config.image_size
+        if not isinstance(images, torch.Tensor):
+            images = torch.stack([pil_to_tensor(im, size) for im in images])
+        if images.shape[-1] != size or images.shape[-2] != size:
+            images = torch.nn.functional.interpolate(
+                images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False
+            )
+        with torch.inference_mode():
+            return self.style_encoder(images.to(self.device).float())
+
+    @staticmethod
+    def postprocess(images: torch.Tensor, output_type: OutputType = "pil") -> Any:
+        """[-1, 1] tensor → PIL list / the tensor itself / uint8 NHWC array."""
+        if output_type == "pil":
+            return to_pil(images)
+        if output_type == "pt":
+            return images.clamp(-1, 1)
+        if output_type == "np":
+            return to_uint8(images)
+        raise ValueError(f"output_type must be 'pil', 'pt' or 'np', got {output_type!r}")
+
+    def __call__(
+        self,
+        captions: str | Sequence[str] | None = None,
+        num_images_per_prompt: int = 1,
+        *,
+        seeds: Sequence[int] | None = None,
+        generator: torch.Generator | None = None,
+        output_type: OutputType = "pil",
+        text_embeddings: torch.Tensor | np.ndarray | None = None,
+        latents: torch.Tensor | None = None,
+        truncation: float | None = None,
+        batch_size: int = 64,
+        prompt_embeds: torch.Tensor | np.ndarray | None = None,
+    ) -> T2IPipelineOutput:
+        """Generate ``num_images_per_prompt`` images for each caption.
+
+        ``seeds``: one per image of a prompt (reused for every prompt, so columns share z — the StyleGAN habit) or
+        one per output image; default ``0 … num_images_per_prompt-1``. ``generator`` instead draws all z from one
+        stream (diffusers' habit). ``text_embeddings`` ``[P, D]`` replaces encoding (required for models trained
+        on precomputed embeddings); ``captions`` then only label the images. ``prompt_embeds`` is its diffusers
+        name. ``latents`` ``[N, z_dim]`` gives z explicitly (one row per output image; seeds are then ``None``).
+        """
+        # 1. check inputs
+        if prompt_embeds is not None:
+            if text_embeddings is not None:
+                raise T2IError("pass text_embeddings or prompt_embeds, not both")
+            text_embeddings = prompt_embeds
+        if num_images_per_prompt < 1:
+            raise T2IError(f"num_images_per_prompt must be ≥ 1, got {num_images_per_prompt}")
+        if isinstance(captions, str):
+            captions = [captions]
+        # 2. encode the prompts: φ(t)
+        if text_embeddings is not None:
+            emb = torch.as_tensor(
+                np.asarray(text_embeddings) if isinstance(text_embeddings, np.ndarray) else text_embeddings,
+                dtype=torch.float32,
+            ).to(self.device)
+            if emb.dim() != 2 or emb.shape[1] != self.text_dim:
+                raise T2IError(f"text_embeddings must have shape [N, {self.text_dim}], got {tuple(emb.shape)}")
+            captions = list(captions) if captions is not None else [f"embedding {i}" for i in range(len(emb))]
+            if len(captions) != len(emb):
+                raise T2IError(f"{len(captions)} captions for {len(emb)} text embeddings")
+        elif self.text_dim == 0:  # unconditional model: captions only label the images
+            captions = list(captions) if captions else ["(unconditional)"]
+            emb = torch.zeros(len(captions), 0, device=self.device)
+        else:
+            captions = check_captions(captions if captions is not None else [])
+            emb = self.encode_prompt(captions)
+        n_prompts = len(captions)
+        # 3. one row per output image, prompt-major
+        emb = emb.repeat_interleave(num_images_per_prompt, dim=0)
+        out_captions = [c for c in captions for _ in range(num_images_per_prompt)]
+        # 4. latents, per seed
+        out_seeds: list[int] | None
+        if latents is not None or (generator is not None and seeds is None):
+            out_seeds = None
+        else:
+            seeds = list(range(num_images_per_prompt)) if seeds is None else [int(s) for s in seeds]
+            if any(s < 0 for s in seeds):
+                raise T2IError("seeds must be non-negative integers")
+            if len(seeds) == num_images_per_prompt:
+                out_seeds = seeds * n_prompts
+            elif len(seeds) == n_prompts * num_images_per_prompt:
+                out_seeds = seeds
+            else:
+                raise T2IError(
+                    f"got {len(seeds)} seeds for {n_prompts} caption(s) × {num_images_per_prompt} "
+                    "image(s): give one seed per image of a caption, or one per output image"
+                )
+        if latents is not None:
+            z = torch.as_tensor(latents, dtype=torch.float32).to(self.device)
+            if z.shape != (len(out_captions), self.z_dim):
+                raise T2IError(f"latents must have shape [{len(out_captions)}, {self.z_dim}], got {tuple(z.shape)}")
+        else:
+            z = self.prepare_latents(len(out_captions), seeds=out_seeds, generator=generator, truncation=truncation)
+        # 5. generate: x = G(z, φ(t))
+        stages = self.generate(z, emb, batch_size=batch_size)
+        # 6. postprocess
+        return T2IPipelineOutput(
+            images=self.postprocess(stages[-1], output_type),
+            captions=out_captions,
+            seeds=out_seeds,
+            stages=[self.postprocess(s, output_type) for s in stages] if len(stages) > 1 else None,
+            text_embeddings=emb.cpu(),
+        )
+
+
+# ------------------------------------------------------------------------------------------------------ helpers
+def check_captions(captions: Sequence[str]) -> list[str]:
+    """Captions as a non-empty list of non-blank strings (a one-line T2IError otherwise)."""
+    if isinstance(captions, str):
+        captions = [captions]
+    captions = list(captions)
+    if not captions:
+        raise T2IError("no caption given", hint='pass at least one, e.g. "this flower has red petals"')
+    for i, c in enumerate(captions):
+        if not isinstance(c, str) or not c.strip():
+            raise T2IError(f"caption {i + 1} is empty", hint="every caption must contain some text")
+    return [c.strip() for c in captions]
+
+
+def save_component(module: nn.Module, folder: Path) -> None:
+    """``folder/config.json`` (+ "_class_name") and ``folder/model.safetensors`` for a module with ``.config``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if hasattr(module, "save_pretrained"):  # the family writes its own folder
+        module.save_pretrained(folder)
+        return
+    cfg = {"_class_name": generator_name(module), "_t2igan_version": __version__, **config_to_dict(module.config)}
+    atomic_write_json(folder / "config.json", cfg)
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    save_file(state, str(folder / "model.safetensors"))
+
+
+def load_component(folder: Path, class_name: str | None = None) -> nn.Module:
+    """Rebuild a registered generator from ``folder/config.json`` and load ``model.safetensors`` strictly."""
+    cfg_path, weights = folder / "config.json", folder / "model.safetensors"
+    for p in (cfg_path, weights):
+        if not p.is_file():
+            raise T2IError("missing file in pretrained folder", path=p)
+    cfg = _read_json(cfg_path)
+    name = cfg.pop("_class_name", None) or class_name
+    cfg = {k: v for k, v in cfg.items() if not k.startswith("_")}
+    if not name:
+        raise T2IError("config.json does not say which class to build (_class_name)", path=cfg_path)
+    gen_cls, cfg_cls = resolve_generator(name)
+    if hasattr(gen_cls, "from_pretrained"):  # the family reads its own folder (same files, its own checks)
+        return gen_cls.from_pretrained(folder).eval()
+    model = gen_cls(config_from_dict(cfg_cls, cfg))
+    try:
+        state = load_file(str(weights))
+    except Exception as e:  # safetensors raises its own error types for truncated/corrupt files
+        raise T2IError(f"cannot read weights ({e})", path=weights) from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise T2IError(f"weights do not fit the config ({first})", path=weights) from None
+    return model.eval()
+
+
+def _class_name(entry: Any, what: str, path: Path) -> str | None:
+    if entry is None:
+        return None
+    if isinstance(entry, str):
+        return entry
+    if isinstance(entry, (list, tuple)) and entry:
+        return str(entry[-1])
+    raise T2IError(f"bad {what} entry {entry!r}", path=path)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise T2IError(f"cannot read JSON ({e})", path=path) from None
+    if not isinstance(data, dict):
+        raise T2IError("expected a JSON object", path=path)
+    return data
+
+
+def _normal(shape: int | tuple[int, ...], generator: torch.Generator | None, truncation: float | None) -> torch.Tensor:
+    z = torch.randn(shape, generator=generator)
+    if truncation is not None:
+        if truncation <= 0:
+            raise T2IError(f"truncation must be > 0, got {truncation}")
+        for _ in range(100):
+            bad = z.abs() > truncation
+            if not bad.any():
+                break
+            z[bad] = torch.randn(int(bad.sum()), generator=generator)
+        z = z.clamp(-truncation, truncation)
+    return z
+
+
+def load_images(paths: Sequence[str | Path], size: int) -> torch.Tensor:
+    """Read image files → float ``[N, 3, size, size]`` in [-1, 1] (centre-cropped square, bicubic resize)."""
+    out = []
+    for p in paths:
+        p = Path(p)
+        if not p.is_file():
+            raise T2IError("no such image file", path=p)
+        try:
+            with Image.open(p) as im:
+                out.append(pil_to_tensor(im, size))
+        except (OSError, ValueError, Image.DecompressionBombError) as e:
+            raise T2IError(f"cannot read image ({e.__class__.__name__}: {e})", path=p) from None
+    return torch.stack(out)
+
+
+def pil_to_tensor(im: Image.Image, size: int) -> torch.Tensor:
+    """A PIL image → ``[3, size, size]`` in [-1, 1]: centre-cropped to a square, bicubic resize."""
+    im = im.convert("RGB")
+    s = min(im.size)
+    left, top = (im.width - s) // 2, (im.height - s) // 2
+    im = im.crop((left, top, left + s, top + s)).resize((size, size), Image.BICUBIC)
+    return torch.from_numpy(np.asarray(im, dtype=np.float32).copy()).permute(2, 0, 1) / 127.5 - 1.0

@@ -1,0 +1,141 @@
+"""Stage-by-stage views of multi-stage generators (StackGAN, StackGAN++): the paper's Stage-I / Stage-II figure.
+
+    from t2igan.sampling.stages import stage_grid
+    img = stage_grid("runs/sg2", ["this flower has pink petals"], seeds=[0, 1, 2, 3], ca_mean=True)
+
+    python -m t2igan.sampling.stages runs/sg2 "this flower has pink petals" --seeds 0-3 --out stages.png
+
+Each caption gets one row; for each seed the stages (coarse → fine) stand side by side, all upsampled (nearest) to
+the finest size, for the same caption, z and CA noise. ``ca_mean=True`` turns CA sampling off (ĉ = μ).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from t2igan.utils.errors import T2IError
+from t2igan.utils.images import make_grid, save_image
+from t2igan.utils.seed import parse_seeds
+
+__all__ = ["load_stage_generator", "stage_grid", "stage_images", "test_caption_embeddings"]
+
+
+def load_stage_generator(path: str | Path) -> torch.nn.Module:
+    """The exported generator of a run / pretrained folder (eval mode)."""
+    from t2igan.training.export import load_generator
+
+    p = Path(path)
+    return load_generator(p / "pretrained" if (p / "pretrained").is_dir() else p)
+
+
+def _run_config(path: Path) -> dict:
+    import yaml
+
+    for cand in (path / "config.yaml", path.parent / "config.yaml"):
+        if cand.is_file():
+            return yaml.safe_load(cand.read_text()) or {}
+    raise T2IError("no config.yaml beside this model", path=path, hint="pass a run folder made by `t2igan train`")
+
+
+def test_caption_embeddings(run_dir: str | Path, n: int = 64, seed: int = 0) -> tuple[torch.Tensor, list[str]]:
+    """Embeddings ``[n, D]`` and texts of the first caption of ``n`` test-split images of the run's own cache."""
+    from t2igan.data.cache import PreparedCache
+
+    cfg = _run_config(Path(run_dir))
+    data = cfg.get("data", {})
+    if not data.get("cache"):
+        raise T2IError("the run's config.yaml names no data.cache", path=run_dir)
+    cache = PreparedCache.open(data["cache"])
+    keys = list(cache.embedding_keys()) if hasattr(cache, "embedding_keys") else []
+    key = data.get("embeddings") or (keys[0] if keys else None)
+    if key is None:
+        raise T2IError("the run's cache holds no embeddings", path=data["cache"])
+    idx = cache.test_indices()
+    if len(idx) == 0:
+        idx = np.arange(cache.n)
+    pick = np.random.default_rng(seed).permutation(idx)[:n]
+    flat = cache.caption_offsets[pick]
+    emb = torch.from_numpy(np.asarray(cache.embeddings(key)[flat], dtype=np.float32))
+    return emb, [str(cache.flat_captions[int(i)]) for i in flat]
+
+
+@torch.inference_mode()
+def stage_images(
+    generator: torch.nn.Module, text_emb: torch.Tensor, seeds: Sequence[int], *, ca_mean: bool = False
+) -> list[torch.Tensor]:
+    """Every stage for each (caption, seed): list over stages of ``[P·S, 3, H_s, W_s]`` (caption-major)."""
+    from t2igan.utils.seed import torch_generator
+
+    z_dim = int(generator.z_dim)
+    z = torch.stack([torch.randn(z_dim, generator=torch_generator(int(s))) for s in seeds])
+    p = text_emb.shape[0]
+    z_all = z.repeat(p, 1)
+    emb = text_emb.float().repeat_interleave(len(seeds), 0)
+    if hasattr(generator, "use_ca_mean"):
+        generator.use_ca_mean = ca_mean
+    generator.eval()
+    out = generator(z_all, emb if getattr(generator, "text_dim", 1) else None)
+    return [x.float().clamp(-1, 1) for x in (out if isinstance(out, (list, tuple)) else [out])]
+
+
+def stage_grid(
+    model: str | Path | torch.nn.Module,
+    captions: Sequence[str],
+    seeds: Sequence[int] = (0, 1, 2, 3),
+    *,
+    text_embeddings: torch.Tensor | None = None,
+    ca_mean: bool = False,
+    scale: int = 1,
+) -> Image.Image:
+    """A grid with one row per caption and, per seed, its stages side by side (upsampled to the finest size)."""
+    if isinstance(model, (str, Path)):
+        generator = load_stage_generator(model)
+        if text_embeddings is None:
+            from t2igan.sampling import T2IPipeline
+
+            text_embeddings = T2IPipeline.from_pretrained(model).encode_prompt(list(captions))
+    else:
+        generator = model
+    if text_embeddings is None:
+        raise T2IError("stage_grid needs text_embeddings when given a module")
+    stages = stage_images(generator, text_embeddings, seeds, ca_mean=ca_mean)
+    size = stages[-1].shape[-1]
+    up = [F.interpolate(s, size=(size, size), mode="nearest") if s.shape[-1] != size else s for s in stages]
+    n_stage = len(up)
+    tiles = torch.stack(up, dim=1).flatten(0, 1)  # per image: stage 1, stage 2, …
+    names = ["I", "II", "III", "IV"][:n_stage] if n_stage > 1 else ["out"]
+    labels = [f"{'Stage-' + names[k] if n_stage > 1 else ''} s{s}" for s in seeds for k in range(n_stage)]
+    return make_grid(tiles, len(seeds) * n_stage, row_captions=list(captions), col_labels=labels, scale=scale)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Stage-I / Stage-II (/ StackGAN++ branches) side by side.")
+    ap.add_argument("model", help="run folder or pretrained folder")
+    ap.add_argument("captions", nargs="*", help="captions (or --test-captions N from the run's cache)")
+    ap.add_argument("--seeds", default="0-3")
+    ap.add_argument("--test-captions", type=int, default=0, help="use N test-split captions of the run's cache")
+    ap.add_argument("--ca-mean", action="store_true", help="turn CA sampling off (ĉ = μ)")
+    ap.add_argument("--scale", type=int, default=1)
+    ap.add_argument("--out", default="stages.png")
+    args = ap.parse_args(argv)
+    emb = None
+    caps = list(args.captions)
+    if args.test_captions:
+        emb, caps = test_caption_embeddings(args.model, args.test_captions)
+    if not caps:
+        raise SystemExit("give captions or --test-captions N")
+    grid = stage_grid(args.model, caps, parse_seeds(args.seeds), text_embeddings=emb, ca_mean=args.ca_mean,
+                      scale=args.scale)  # fmt: skip
+    save_image(grid, args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,394 @@
+"""Joint training of the char-CNN-RNN φ(t) and an image encoder θ(v) with the DS-SJE loss (Reed et al., CVPR 2016).
+
+Each step draws ``classes_per_batch`` distinct training classes, ``images_per_class`` images of each and one random
+caption per image (the paper: 40 classes × 1), and minimises ``ds_sje_loss`` (eq. 4–6) with RMSprop (paper: lr 7e-4,
+× 0.98 per epoch, gradient norm clipped at 5) or Adam (the CPU preset: converges in fewer steps). The batch of step
+``k`` is a pure function of ``(seed, k)`` and checkpoints hold model + optimiser + step, so ``resume=True`` continues
+bit-exactly. The output folder is a text-encoder folder (``load_text_encoder(out)``) with the image side in
+``out/image_encoder/`` and the zero-shot figures in ``out/metrics.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from t2igan.text.base import cpu_threads
+from t2igan.text.char_cnn_rnn import PRESETS, CharCnnRnn
+from t2igan.text.sje import ds_sje_loss
+from t2igan.text.sje_image import IMAGE_ENCODER_DIR, SjeFeatureEncoder, SjeImageConfig, SjeImageEncoder
+from t2igan.text.zero_shot import pick_image_size, zero_shot_accuracy
+from t2igan.utils.errors import T2IError
+from t2igan.utils.io import atomic_path, atomic_write_json
+from t2igan.utils.seed import derive_seed
+
+
+@dataclass
+class SjeTrainConfig:
+    """Everything that defines a DS-SJE run (saved as ``train_config.json``; resume refuses a different one)."""
+
+    text_preset: str = "cpu"  # char-CNN-RNN widths: "cpu" | "paper" | "tiny" (char_cnn_rnn.PRESETS)
+    image_channels: tuple[int, ...] = (32, 64, 128)  # θ(v) CNN widths (one stride-2 stage each)
+    image_size: int = 32  # θ(v) input size (cached images are resized)
+    image_extra_conv: bool = False  # θ(v): a 3×3 conv before each stride-2 conv (5× the cost, no gain on CPU)
+    steps: int = 800
+    classes_per_batch: int = 64  # distinct classes per minibatch (paper: 40)
+    images_per_class: int = 1  # images per class per minibatch (paper: 1)
+    optimizer: str = "adam"  # "adam" | "rmsprop" (paper)
+    lr: float = 4e-3  # Adam; the paper: RMSprop 7e-4
+    lr_decay: float = 0.98  # × per epoch of training images (paper: 0.98)
+    grad_clip: float = 5.0  # max global gradient norm (paper: 5)
+    flip: bool = True  # random horizontal flips of the image side
+    seed: int = 0
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 2
+    eval_captions_per_class: int = 200  # captions averaged per class for zero-shot evaluation
+    eval_seen_images: int = 2000  # training-class images scored for the seen-class figure
+
+    def __post_init__(self) -> None:
+        self.image_channels = tuple(int(c) for c in self.image_channels)
+        if self.text_preset not in PRESETS:
+            raise T2IError(f"unknown text preset {self.text_preset!r}", hint=f"choose one of {sorted(PRESETS)}")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise T2IError(f"optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}")
+        if self.steps < 1 or self.classes_per_batch < 2 or self.images_per_class < 1:
+            raise T2IError("steps ≥ 1, classes_per_batch ≥ 2 and images_per_class ≥ 1 are required")
+
+
+TRAIN_PRESETS: dict[str, SjeTrainConfig] = {
+    # The demo's encoder: ~2 minutes on 2 busy CPU cores for the synthetic flowers (64 classes × 1 image per step).
+    "cpu": SjeTrainConfig(),
+    # The paper's widths and optimiser (RMSprop 7e-4, 40 classes × 1 image); slow on CPU.
+    "paper": SjeTrainConfig(
+        text_preset="paper",
+        image_channels=(64, 128, 256, 512),
+        image_size=64,
+        image_extra_conv=True,
+        steps=20000,
+        classes_per_batch=40,
+        images_per_class=1,
+        optimizer="rmsprop",
+        lr=7e-4,
+    ),
+    # Unit tests.
+    "tiny": SjeTrainConfig(
+        text_preset="tiny",
+        image_channels=(8, 8),
+        image_size=16,
+        image_extra_conv=True,
+        steps=6,
+        classes_per_batch=4,
+        images_per_class=2,
+        checkpoint_every=3,
+        eval_captions_per_class=20,
+        eval_seen_images=50,
+    ),
+}
+
+
+def make_train_config(preset: str = "cpu", **overrides: Any) -> SjeTrainConfig:
+    if preset not in TRAIN_PRESETS:
+        raise T2IError(f"unknown training preset {preset!r}", hint=f"choose one of {sorted(TRAIN_PRESETS)}")
+    return dataclasses.replace(TRAIN_PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _config_json(cfg: SjeTrainConfig) -> dict[str, Any]:
+    d = dataclasses.asdict(cfg)
+    d["image_channels"] = list(d["image_channels"])
+    return d
+
+
+class _TrainData:
+    """Training images (resized once, uint8 ``[n, 3, S, S]``) and tokenised captions, in memory."""
+
+    def __init__(self, cache: Any, cfg: SjeTrainConfig, text_enc: CharCnnRnn, features: np.ndarray | None) -> None:
+        idx = np.asarray(cache.train_indices(), dtype=np.int64)
+        if len(idx) == 0:
+            raise T2IError("has no training images", path=cache.root, hint="check trainvalclasses.txt")
+        self.indices = idx
+        self.class_ids = np.asarray(cache.class_ids)[idx]
+        self.classes = np.unique(self.class_ids)
+        if len(self.classes) < 2:
+            raise T2IError("DS-SJE needs at least 2 training classes", path=cache.root)
+        self.by_class = [np.flatnonzero(self.class_ids == c) for c in self.classes]
+        offsets = np.asarray(cache.caption_offsets)
+        self.cap_count = offsets[idx + 1] - offsets[idx]
+        flat = cache.flat_captions
+        caps = [flat[j] for i in idx for j in range(offsets[i], offsets[i + 1])]
+        self.cap_base = np.concatenate([[0], np.cumsum(self.cap_count)[:-1]])  # row of image k's first caption
+        chunks = [text_enc.tokenize(caps[i : i + 8192], warn=False).to(torch.uint8) for i in range(0, len(caps), 8192)]
+        self.tokens = torch.cat(chunks)  # uint8 [captions, max_len]: 70 symbols + padding fit in a byte
+        self.features = None if features is None else torch.as_tensor(features[idx], dtype=torch.float32)
+        self.images = None if features is not None else self._load_images(cache, idx, cfg.image_size)
+
+    @staticmethod
+    def _load_images(cache: Any, idx: np.ndarray, size: int) -> torch.Tensor:
+        arr = cache.images(pick_image_size(cache, size))
+        out = []
+        for i in range(0, len(idx), 1024):
+            x = torch.as_tensor(np.asarray(arr[idx[i : i + 1024]])).permute(0, 3, 1, 2).float()
+            if x.shape[-1] != size:
+                x = F.interpolate(x, size=(size, size), mode="area" if x.shape[-1] > size else "bilinear")
+            out.append(x.round().clamp(0, 255).to(torch.uint8))
+        return torch.cat(out)
+
+    def batch(self, cfg: SjeTrainConfig, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The minibatch of ``step``: (image input, caption tokens, class labels) — a pure function of (seed, step)."""
+        rng = np.random.default_rng(derive_seed(cfg.seed, "sje-batch", step))
+        n_cls = min(cfg.classes_per_batch, len(self.classes))
+        cls_pos = rng.choice(len(self.classes), n_cls, replace=False)
+        rows = np.concatenate([rng.choice(self.by_class[c], cfg.images_per_class) for c in cls_pos])
+        caption = self.cap_base[rows] + rng.integers(0, self.cap_count[rows])
+        labels = torch.as_tensor(self.class_ids[rows])
+        tokens = self.tokens[torch.as_tensor(caption)].long()
+        if self.features is not None:
+            return self.features[torch.as_tensor(rows)], tokens, labels
+        x = self.images[torch.as_tensor(rows)].float().div_(127.5).sub_(1.0)
+        if cfg.flip:
+            flip = torch.as_tensor(rng.random(len(rows)) < 0.5)
+            x[flip] = x[flip].flip(-1)
+        return x, tokens, labels
+
+
+def _checkpoints(out: Path) -> list[Path]:
+    return sorted((out / "checkpoints").glob("step_*.pt"))
+
+
+def _save_checkpoint(out: Path, step: int, state: dict[str, Any], keep: int) -> None:
+    path = out / "checkpoints" / f"step_{step:07d}.pt"
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    for old in _checkpoints(out)[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+
+
+def _load_latest(out: Path) -> dict[str, Any] | None:
+    for path in reversed(_checkpoints(out)):
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # a truncated file from a crash: fall back to the previous one
+            continue
+    return None
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt while training, so a killed job still writes its checkpoint."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def train_sje(
+    cache: Any,
+    out: str | Path,
+    cfg: SjeTrainConfig | None = None,
+    *,
+    resume: bool = False,
+    image_features: np.ndarray | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Train φ(t) + θ(v) with DS-SJE on a ``PreparedCache``; write the encoder folder ``out``; return the metrics.
+
+    ``image_features`` (``[cache.n, F]`` float, aligned with the cache's images) replaces the image CNN by a linear
+    map of those features (the paper's GoogLeNet setting). ``resume=True`` continues from the latest checkpoint.
+    ``threads`` (default: ``base.auto_threads()``) sets torch's CPU threads for the run (restored afterwards); Ctrl-C or
+    SIGTERM writes a checkpoint before stopping.
+    """
+    with cpu_threads(threads), _sigterm_as_interrupt():
+        return _train_sje(cache, out, cfg, resume, image_features, progress, log)
+
+
+def _train_sje(
+    cache: Any,
+    out: str | Path,
+    cfg: SjeTrainConfig | None,
+    resume: bool,
+    image_features: np.ndarray | None,
+    progress: bool,
+    log: Callable[[str], None] | None,
+) -> dict[str, Any]:
+    cfg = cfg or SjeTrainConfig()
+    out = Path(out)
+    say = log or (lambda s: None)
+    if (out / "train_config.json").exists() and not resume and _checkpoints(out):
+        raise T2IError(
+            "already holds a DS-SJE run", path=out, hint="pass --resume to continue it or choose a new --out"
+        )
+    t0 = time.perf_counter()
+    torch.manual_seed(derive_seed(cfg.seed, "sje-init"))  # parameter init is the only global-RNG use
+    text_enc = CharCnnRnn.from_preset(cfg.text_preset)
+    feat_dim = 0 if image_features is None else int(image_features.shape[1])
+    img_cfg = SjeImageConfig(text_enc.dim, cfg.image_size, cfg.image_channels, feat_dim, cfg.image_extra_conv)
+    img_enc: SjeImageEncoder = SjeFeatureEncoder(img_cfg) if feat_dim else SjeImageEncoder(img_cfg)
+    params = list(text_enc.parameters()) + list(img_enc.parameters())
+    if cfg.optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=cfg.lr)
+    else:
+        opt = torch.optim.RMSprop(params, lr=cfg.lr)
+    data = _TrainData(cache, cfg, text_enc, image_features)
+    steps_per_epoch = max(1, len(data.indices) // (cfg.classes_per_batch * cfg.images_per_class))
+
+    start, history, seconds_before = 0, [], 0.0
+    if resume:
+        state = _load_latest(out)
+        if state is not None:
+            if state["config"] != _config_json(cfg):
+                raise T2IError(
+                    "checkpoint was written with different training options",
+                    path=out / "train_config.json",
+                    hint="resume with the same options or choose a new --out",
+                )
+            text_enc.load_state_dict(state["text"])
+            img_enc.load_state_dict(state["image"])
+            opt.load_state_dict(state["optim"])
+            start, history = int(state["step"]), json.loads(state["history"])
+            seconds_before = float(state.get("seconds", 0.0))
+            say(f"resumed from step {start}")
+    atomic_write_json(out / "train_config.json", _config_json(cfg))
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress, desc="DS-SJE", unit="step"
+    )
+    text_enc.train()
+    img_enc.train()
+    stats: dict[str, float] = {}
+
+    def checkpoint(done: int) -> None:
+        state = {
+            "text": text_enc.state_dict(),
+            "image": img_enc.state_dict(),
+            "optim": opt.state_dict(),
+            "step": done,
+            "config": _config_json(cfg),
+            "history": json.dumps(history),
+            "seconds": seconds_before + time.perf_counter() - t0,
+        }
+        _save_checkpoint(out, done, state, cfg.keep_checkpoints)
+
+    done = start
+    try:
+        for step in bar:
+            lr = cfg.lr * cfg.lr_decay ** (step / steps_per_epoch)  # paper: × 0.98 per epoch (a function of step)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x, tokens, labels = data.batch(cfg, step)
+            loss, stats = ds_sje_loss(img_enc(x), text_enc.forward_tokens(tokens), labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            opt.step()
+            done = step + 1
+            if step % 20 == 0 or done == cfg.steps:
+                history.append({"step": done, "loss": loss.item(), **{k: round(v, 4) for k, v in stats.items()}})
+                bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{stats['acc_txt']:.2f}")
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                checkpoint(done)
+    except KeyboardInterrupt:
+        if done > start:
+            checkpoint(done)
+            say(f"interrupted: checkpoint at step {done} saved; continue with --resume")
+        raise
+    finally:
+        bar.close()
+    train_seconds = seconds_before + time.perf_counter() - t0
+
+    text_enc.eval()
+    img_enc.eval()
+    img_enc.save_pretrained(out / IMAGE_ENCODER_DIR)
+    text_enc.save_pretrained(out)
+    say("evaluating zero-shot retrieval …")
+    unseen = zero_shot_accuracy(
+        text_enc,
+        img_enc,
+        cache,
+        "test",
+        max_captions_per_class=cfg.eval_captions_per_class,
+        image_features=image_features,
+        seed=cfg.seed,
+    )
+    seen = zero_shot_accuracy(
+        text_enc,
+        img_enc,
+        cache,
+        "train",
+        max_images=cfg.eval_seen_images,
+        max_captions_per_class=cfg.eval_captions_per_class,
+        image_features=image_features,
+        seed=cfg.seed,
+    )
+    metrics = {
+        "zero_shot_unseen_top1": unseen["top1"],
+        "unseen_chance": unseen["chance"],
+        "unseen_classes": unseen["classes"],
+        "zero_shot_seen_top1": seen["top1"],
+        "seen_chance": seen["chance"],
+        "seen_classes": seen["classes"],
+        "train_seconds": round(train_seconds, 1),
+        "steps": cfg.steps,
+        "final_loss": history[-1]["loss"] if history else None,
+        "text_dim": text_enc.dim,
+    }
+    atomic_write_json(out / "metrics.json", metrics)
+    with atomic_path(out / "history.jsonl") as tmp:
+        tmp.write_text("".join(json.dumps(h) + "\n" for h in history))
+    return metrics
+
+
+def load_sje(folder: str | Path) -> tuple[CharCnnRnn, SjeImageEncoder]:
+    """The joint space saved by ``train_sje``: ``(text encoder φ, image encoder θ)``, both in eval mode."""
+    from t2igan.text.base import load_text_encoder
+    from t2igan.text.sje_image import load_sje_image_encoder
+
+    text = load_text_encoder(folder)
+    if not isinstance(text, CharCnnRnn):
+        raise T2IError(
+            f"holds a {text.type_name!r} encoder, which has no image side",
+            path=folder,
+            hint="use a folder written by `t2igan encode train`",
+        )
+    return text, load_sje_image_encoder(folder)
+
+
+def ensure_char_cnn_rnn(
+    cache: Any, out: str | Path, preset: str = "cpu", *, progress: bool = True, **overrides: Any
+) -> tuple[str, dict[str, Any]]:
+    """The demo's one call: train the char-CNN-RNN (``preset``) into ``out`` unless it is already there (an
+    interrupted run resumes), then store the caption embeddings in ``cache``. Returns ``(embedding key, metrics)``.
+
+    ``TextImageDataset(cache, embeddings=key)`` then serves φ(t); ``load_text_encoder(out)`` encodes new captions.
+    """
+    from t2igan.text.base import load_text_encoder
+    from t2igan.text.cache import encode_captions
+
+    out = Path(out)
+    if (out / "metrics.json").exists() and (out / "config.json").exists():
+        metrics = json.loads((out / "metrics.json").read_text())
+    else:
+        metrics = train_sje(cache, out, make_train_config(preset, **overrides), resume=True, progress=progress)
+    return encode_captions(cache, load_text_encoder(out)), metrics

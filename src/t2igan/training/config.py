@@ -1,0 +1,290 @@
+"""The training configuration: a tree of typed dataclasses, loaded from YAML or a named preset plus overrides.
+
+    cfg = load_config("reed_cpu", overrides=["optim.lr=1e-4", "train.steps=200"])
+
+A preset name ``NAME`` is the file ``t2igan/configs/NAME.yaml`` shipped with the package. Unknown keys are an error
+that names the key and lists the valid ones. The ``model`` section is special: besides ``name`` (the model family,
+see ``training.system.SYSTEMS``) and ``preset``, any key is an architecture option that is validated against the
+family's config dataclass (e.g. ``ReedConfig``) when the system is built.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from t2igan.utils.errors import T2IError
+from t2igan.utils.io import atomic_write_text
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+VARIANTS = ("gan", "gan-cls", "gan-int", "gan-int-cls")
+
+
+@dataclass
+class DataConfig:
+    cache: str | None = None  # prepared cache folder (`prepare_cache`), or --data on the command line
+    size: int = 64  # image size served to the model (must be one of the cache's sizes)
+    split: str = "train"  # Reed: train+val classes; the test classes stay unseen
+    embeddings: str | None = None  # embedding key in the cache; None = the only one there
+    k_avg: int = 4  # Reed et al.: the embeddings of 4 random captions of the image are averaged
+    flip: bool = True  # random horizontal flip (the paper also random-crops 76 → 64)
+    text_encoder: str | None = None  # encoder folder/name exported with the model (else: "precomputed" marker)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "reed"  # model family: a key of training.system.SYSTEMS
+    preset: str | None = "paper"  # architecture preset of the family (reed: paper | port | cpu | tiny)
+    params: dict[str, Any] = field(default_factory=dict)  # other keys of the `model:` section (validated later)
+
+
+@dataclass
+class LossConfig:
+    variant: str = "gan-int-cls"  # gan | gan-cls | gan-int | gan-int-cls (Reed et al. 2016)
+    kind: str = "bce"  # bce (Reed: non-saturating BCE) | hinge (DF-GAN)
+    cls_weight: float = 0.5  # λ in real + λ·wrong + (1−λ)·fake for the -cls variants (released code: 0.5)
+    int_beta: float = 0.5  # GAN-INT: β·t1 + (1−β)·t2; the released code uses midpoints
+    int_weight: float = 1.0  # GAN-INT: weight of the interpolated half batch in the G loss (released code: 1)
+    int_fraction: float = 0.5  # GAN-INT: interpolated samples per real sample (released code: half a batch)
+    ma_gp: float = 0.0  # DF-GAN matching-aware gradient penalty weight k (DF-GAN: 2); 0 = off
+    ma_gp_power: float = 6.0  # DF-GAN: p = 6
+    reuse_d_fake: bool = True  # G's loss uses D's fake logits of the D step (as the released Lua code does)
+
+    @property
+    def uses_cls(self) -> bool:
+        return self.variant.endswith("cls")
+
+    @property
+    def uses_int(self) -> bool:
+        return self.variant.startswith("gan-int")
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 2e-4  # Adam, Reed et al.: 2e-4 for G and D
+    lr_d: float | None = None  # D's lr if different (DF-GAN: G 1e-4, D 4e-4)
+    beta1: float = 0.5
+    beta2: float = 0.999
+    decay_every_epochs: float = 100.0  # Reed: lr × 0.5 every 100 epochs; 0 = constant lr
+    decay_factor: float = 0.5
+    ema: float = 0.0  # EMA decay of G's weights for sampling (StackGAN++: 0.999); 0 = off
+    ema_start: int = 0  # steps before the EMA starts averaging (it copies G until then)
+
+
+@dataclass
+class TrainLoopConfig:
+    batch_size: int = 64  # GLOBAL batch (split over ranks under DDP)
+    epochs: float | None = 600.0  # Reed: 600 epochs; ignored when `steps` is set
+    steps: int | None = None
+    max_minutes: float | None = None  # wall-clock budget: stop cleanly (checkpoint, samples, export) when reached
+    precision: str = "fp32"  # fp32 | bf16 (autocast; on CPUs with AVX512-BF16 and on GPUs)
+    channels_last: bool = True
+    compile: bool = False  # torch.compile the nets (measure first; see docs/training.md)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int | None = None  # torch intra-op threads; None = torch's default
+    log_every: int = 10  # metrics.jsonl + TensorBoard scalars
+    sample_every: int = 500  # fixed-z sample grid (samples/ and TensorBoard)
+    sample_n: int = 8  # captions in the grid (rows); 8 z per caption (columns)
+    ckpt_every: int = 1000
+    keep_ckpts: int = 3
+    max_bad_steps: int = 20  # consecutive non-finite steps before training stops with an error
+    progress: bool = True  # tqdm bar
+    tensorboard: bool = True
+    export: bool = True  # write run/pretrained/ at the end
+
+
+@dataclass
+class DebugConfig:
+    nan_steps: list[int] = field(default_factory=list)  # steps whose batch is poisoned with NaN (fault tests)
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
+    debug: DebugConfig = field(default_factory=DebugConfig)
+    seed: int = 0  # every random source derives from it
+    run_dir: str = "runs/reed"  # checkpoints/, samples/, logs/, pretrained/ go here
+
+    def validate(self) -> TrainConfig:
+        """Check values that dataclass types cannot express; return self."""
+        if self.loss.variant not in VARIANTS:
+            raise T2IError(f"loss.variant={self.loss.variant!r} is unknown", hint=f"choose from {list(VARIANTS)}")
+        if self.loss.kind not in ("bce", "hinge"):
+            raise T2IError(f"loss.kind={self.loss.kind!r} is unknown", hint="choose bce (Reed) or hinge (DF-GAN)")
+        if self.train.precision not in ("fp32", "bf16"):
+            raise T2IError(f"train.precision={self.train.precision!r} is unknown", hint="choose fp32 or bf16")
+        if self.train.batch_size < 2:
+            raise T2IError("train.batch_size must be at least 2 (BatchNorm, GAN-INT pairs)")
+        if self.train.steps is None and self.train.epochs is None:
+            raise T2IError("set train.steps or train.epochs")
+        if not 0.0 <= self.optim.ema < 1.0:
+            raise T2IError(f"optim.ema={self.optim.ema} must be in [0, 1)")
+        for name in ("log_every", "sample_every", "ckpt_every", "keep_ckpts", "max_bad_steps"):
+            if getattr(self.train, name) < 1:
+                raise T2IError(f"train.{name} must be ≥ 1")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        params = d["model"].pop("params")
+        d["model"].update(params)  # written back flat, as users write it
+        return d
+
+    def save_yaml(self, path: str | Path) -> None:
+        atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading: YAML/preset → dict → dataclasses, with overrides "a.b=value" parsed as YAML scalars.
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def _read_yaml(path_or_preset: str | Path) -> tuple[dict[str, Any], Path]:
+    p = Path(path_or_preset)
+    if not p.is_file():
+        candidate = CONFIG_DIR / f"{path_or_preset}.yaml"
+        if candidate.is_file():
+            p = candidate
+        else:
+            raise T2IError(
+                "no such config file or preset",
+                path=path_or_preset,
+                hint=f"presets: {', '.join(preset_names()) or 'none'}",
+            )
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise T2IError(f"not valid YAML ({str(e).splitlines()[0]})", path=p) from None
+    if not isinstance(raw, dict):
+        raise T2IError("a config file must be a mapping of sections", path=p)
+    return raw, p
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for k in keys[:-1]:
+        nxt = node.setdefault(k, {})
+        if not isinstance(nxt, dict):
+            raise T2IError(f"cannot set {dotted!r}: {k!r} is not a section")
+        node = nxt
+    node[keys[-1]] = value
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``"optim.lr=1e-4"`` → ``("optim.lr", 0.0001)``; the value is parsed as YAML (numbers, bools, lists, null)."""
+    if "=" not in item:
+        raise T2IError(f"bad override {item!r}", hint="write key=value, e.g. optim.lr=1e-4")
+    key, text = item.split("=", 1)
+    key = key.strip()
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):  # YAML 1.1 reads "1e-4" as a string; accept it as a number
+            value = float(value) if any(c in value for c in ".eE") and not value.isalpha() else value
+    return key, value
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Convert a YAML value to the annotated field type (int/float/bool/str/list/optional)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        errors = []
+        for a in args:
+            try:
+                return _coerce(value, a, where)
+            except T2IError as e:
+                errors.append(e)
+        raise errors[0]
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        (inner,) = typing.get_args(tp) or (Any,)
+        return [_coerce(v, inner, where) for v in value]
+    if origin is dict or tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise T2IError(f"{where} must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise T2IError(f"{where} must be an integer, got {value!r}")
+        return int(value)
+    if tp is float:
+        if isinstance(value, bool):
+            raise T2IError(f"{where} must be a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise T2IError(f"{where} must be a number, got {value!r}") from None
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            raise T2IError(f"{where} must be a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    if cls is ModelConfig:
+        raw = dict(raw)
+        params = dict(raw.pop("params", {}) or {})
+        for k in list(raw):
+            if k not in fields:
+                params[k] = raw.pop(k)
+        raw["params"] = params
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        name = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise T2IError(
+            f"unknown config key {name!r}",
+            hint=f"valid keys{' in ' + where if where else ''}: {', '.join(sorted(fields))}",
+        )
+    for name, value in raw.items():
+        tp = hints[name]
+        key = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise T2IError(f"config section {key!r} must be a mapping")
+            kwargs[name] = _build(tp, value, key)
+        else:
+            kwargs[name] = _coerce(value, tp, key)
+    return cls(**kwargs)
+
+
+def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
+    return _build(TrainConfig, raw, "").validate()
+
+
+def load_config(path_or_preset: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Load a config from a YAML file or a preset name (``t2igan/configs/<name>.yaml``), apply ``key=value``
+    overrides, validate. ``None`` starts from the defaults (the paper's GAN-INT-CLS)."""
+    raw: dict[str, Any] = {}
+    if path_or_preset is not None:
+        raw, _ = _read_yaml(path_or_preset)
+    for item in overrides:
+        key, value = parse_override(item)
+        _set_path(raw, key, value)
+    return config_from_dict(raw)

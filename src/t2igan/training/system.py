@@ -1,0 +1,153 @@
+"""The `GanSystem` interface: what the Trainer needs from a model family, and the registry of families.
+
+A system owns its networks, optimisers and EMA and knows its losses; the Trainer owns everything else (data order,
+logging, checkpoints, signals, DDP). Families register lazily by ``"module:Class"`` (like the CLI's subcommands), so
+one family's import problem never breaks another:
+
+    SYSTEMS["stackgan"] = "t2igan.training.stackgan_system:StackGanSystem"
+
+Contract for implementers (see ``ReedSystem`` for a complete one):
+
+- ``config_class``: the family's architecture dataclass; ``model:`` keys of the YAML are validated against it.
+- ``__init__(cfg, text_dim, device)``; ``train_step(batch, step) -> dict[str, float]`` — performs one D and one G
+  update; must include ``"nonfinite": 1.0`` in its result if it skipped the update because of NaN/Inf.
+- ``sample(z, text_emb)`` under ``torch.inference_mode`` without changing any state (EMA G if enabled).
+- ``nets()`` → the ``nn.Module`` s that are saved (state_dict keys ``<name>.<param>``), ``optimizers()`` likewise.
+- ``generator_for_export()`` → the module written to ``pretrained/generator`` (must have a dataclass ``.config``).
+- ``grad_sync``: set by the Trainer under DDP to all-reduce gradient lists before each optimiser step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+from torch import nn
+
+from t2igan.utils.errors import T2IError
+from t2igan.utils.seed import derive_seed, torch_generator
+
+if TYPE_CHECKING:
+    from t2igan.training.config import TrainConfig
+
+# model.name → "module:Class". Other families add one line each.
+SYSTEMS: dict[str, str] = {
+    "reed": "t2igan.training.reed_system:ReedSystem",
+    "stackgan": "t2igan.training.stackgan_system:StackGanSystem",
+    "stackgan++": "t2igan.training.stackganpp_system:StackGanPPSystem",
+}
+
+
+def get_system_class(name: str) -> type[GanSystem]:
+    target = SYSTEMS.get(name)
+    if target is None:
+        raise T2IError(f"unknown model.name {name!r}", hint=f"choose from {sorted(SYSTEMS)}")
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+class GanSystem(ABC):
+    """A GAN family's networks, optimisers and training step."""
+
+    config_class: ClassVar[type]
+    # Image sizes the system needs in a batch; None = just `data.size` (batch["image"]).
+    image_sizes: ClassVar[tuple[int, ...] | None] = None
+
+    def __init__(self, cfg: TrainConfig, text_dim: int, device: torch.device) -> None:
+        self.cfg = cfg
+        self.text_dim = text_dim
+        self.device = torch.device(device)
+        self.rank = 0
+        self.grad_sync: Callable[[list[torch.Tensor]], None] | None = None
+
+    # -- what each family implements -------------------------------------------------------------------------------
+    @abstractmethod
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]: ...
+
+    @abstractmethod
+    def sample(self, z: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor | list[torch.Tensor]: ...
+
+    @abstractmethod
+    def nets(self) -> dict[str, nn.Module]: ...
+
+    @abstractmethod
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
+
+    @abstractmethod
+    def generator_for_export(self) -> nn.Module: ...
+
+    @property
+    @abstractmethod
+    def z_dim(self) -> int: ...
+
+    # -- shared behaviour ------------------------------------------------------------------------------------------
+    def seeded_init(self) -> contextlib.AbstractContextManager:
+        """Build networks inside this: their initial weights come from ``derive_seed(seed, "init")``, not from
+        whatever state the global RNG is in (restored afterwards)."""
+        return _seeded(derive_seed(self.cfg.seed, "init"))
+
+    def step_generator(self, step: int, purpose: str = "train-step") -> torch.Generator:
+        """The RNG of one training step: a pure function of (seed, step, rank), which makes resume exact."""
+        return torch_generator(derive_seed(self.cfg.seed, purpose, step, self.rank))
+
+    def set_epoch(self, epoch: float) -> None:
+        """Step-wise lr decay (Reed et al.: × 0.5 every 100 epochs), a pure function of the epoch."""
+        o = self.cfg.optim
+        factor = 1.0 if o.decay_every_epochs <= 0 else o.decay_factor ** math.floor(epoch / o.decay_every_epochs)
+        for name, opt in self.optimizers().items():
+            base = o.lr_d if (name.startswith("opt_d") and o.lr_d is not None) else o.lr
+            for group in opt.param_groups:
+                group["lr"] = base * factor
+
+    def sync_grads(self, params: list[nn.Parameter]) -> None:
+        if self.grad_sync is not None:
+            self.grad_sync([p.grad for p in params if p.grad is not None])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "nets": {k: m.state_dict() for k, m in self.nets().items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, m in self.nets().items():
+            m.load_state_dict(state["nets"][k])
+        for k, o in self.optimizers().items():
+            o.load_state_dict(state["optimizers"][k])
+            _match_param_layout(o)
+
+    def all_finite(self) -> bool:
+        """True if every parameter and buffer of every net is finite (checked before any checkpoint is written)."""
+        for m in self.nets().values():
+            for t in list(m.parameters()) + list(m.buffers()):
+                if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                    return False
+        return True
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def _match_param_layout(opt: torch.optim.Optimizer) -> None:
+    """Give loaded optimiser moments the memory layout of their parameter (e.g. channels_last).
+
+    Checkpoints store tensors contiguous; fused optimiser kernels walk parameter, gradient and moments as flat
+    memory, so a channels_last weight with a contiguous moment would be updated with mismatched elements.
+    """
+    for group in opt.param_groups:
+        for p in group["params"]:
+            st = opt.state.get(p)
+            if not st:
+                continue
+            for k, v in st.items():
+                if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
+                    st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)

@@ -1,0 +1,492 @@
+"""The training loop: ``Trainer(cfg).fit()``.
+
+What it guarantees:
+
+- **Determinism.** The data order of epoch e is a permutation drawn from ``derive_seed(seed, "order", e)``; the
+  dataset's augmentation and caption choice are functions of (seed, epoch, index); each step's noise comes from a
+  generator seeded by (seed, step, rank). So a run stopped at step N and resumed gives the same bytes as one that
+  never stopped.
+- **Checkpoints** every ``train.ckpt_every`` steps, on SIGTERM/Ctrl-C and at the end (atomic, checksummed, rotated;
+  see ``checkpoint.py``); ``resume=True`` continues from the newest valid one.
+- **NaN guard.** A step whose loss or gradients are not finite is skipped by the system (no update, BatchNorm
+  statistics restored); after ``train.max_bad_steps`` consecutive skips training stops with a message. A model with
+  non-finite weights is never saved.
+- **Logs.** ``logs/metrics.jsonl`` (one JSON line per ``log_every`` steps), TensorBoard scalars and a fixed-z sample
+  grid (if tensorboard is installed), a tqdm bar with the losses and images/s.
+
+DDP (``training/distributed.py``) plugs in at three places, all in this file: ``rank``/``world_size``/``is_main``
+(only the main rank writes), ``_shard`` (the one place the global batch is split) and ``_setup_distributed`` (the
+one place models/gradients are wrapped; Reed's step all-reduces through ``system.grad_sync``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from t2igan.training.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
+from t2igan.training.config import TrainConfig
+from t2igan.training.export import export_pretrained
+from t2igan.training.system import GanSystem, get_system_class
+from t2igan.utils.errors import T2IError
+from t2igan.utils.images import make_grid, save_image
+from t2igan.utils.io import atomic_write_text
+from t2igan.utils.seed import derive_seed, torch_generator
+
+
+class BatchDataset(Protocol):
+    """What the Trainer needs from a dataset (``t2igan.data.TextImageDataset`` is one)."""
+
+    def __len__(self) -> int: ...
+
+    def batch(self, indices: np.ndarray, epoch: int) -> dict[str, torch.Tensor]: ...
+
+
+def resolve_device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise T2IError(f"train.device={spec} but CUDA is not available", hint="use train.device=cpu")
+    return torch.device(spec)
+
+
+def build_dataset(cfg: TrainConfig, split: str | None = None) -> Any:
+    """``TextImageDataset`` over the prepared cache ``data.cache`` with its embeddings."""
+    if not cfg.data.cache:
+        raise T2IError("no dataset given", hint="pass --data CACHE_DIR or set data.cache in the config")
+    from t2igan.data.cache import PreparedCache
+    from t2igan.data.dataset import TextImageDataset
+
+    cache = PreparedCache.open(cfg.data.cache)
+    key = cfg.data.embeddings or _only_embedding_key(cache)
+    return TextImageDataset(
+        cache,
+        size=cfg.data.size,
+        split=split or cfg.data.split,
+        embeddings=key,
+        k_avg=cfg.data.k_avg,
+        flip=cfg.data.flip,
+        seed=cfg.seed,
+    )
+
+
+def _only_embedding_key(cache: Any) -> str:
+    keys = list(cache.embedding_keys()) if hasattr(cache, "embedding_keys") else []
+    if not keys:
+        raise T2IError(
+            "the cache holds no caption embeddings",
+            path=getattr(cache, "root", None),
+            hint="encode the captions first (t2igan text encode) or set data.embeddings",
+        )
+    if len(keys) > 1:
+        raise T2IError(
+            f"the cache holds several embeddings {keys}",
+            path=getattr(cache, "root", None),
+            hint="choose one with data.embeddings=KEY",
+        )
+    return keys[0]
+
+
+class Trainer:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        dataset: BatchDataset | None = None,
+        *,
+        dist: Any = None,
+        resume: bool = False,
+        text_encoder: Any = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        """``dist``: a ``training.distributed.DistContext`` under torchrun (None = single process).
+        ``text_encoder``: the encoder object that made the embeddings, saved with the export (else
+        ``data.text_encoder`` is loaded, else the export records that the embeddings were precomputed)."""
+        self.cfg = cfg.validate()
+        self.dist = dist
+        self.rank = dist.rank if dist is not None else 0
+        self.world_size = dist.world_size if dist is not None else 1
+        self.is_main = self.rank == 0
+        self.resume = resume
+        self.text_encoder = text_encoder
+        self.log = log if self.is_main else (lambda _msg: None)
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        self.device = dist.device if dist is not None else resolve_device(cfg.train.device)
+        self.dataset = dataset if dataset is not None else build_dataset(cfg)
+        self.run_dir = Path(cfg.run_dir)
+        self.batch_size = cfg.train.batch_size  # global batch: all ranks count steps the same way
+        self.steps_per_epoch = len(self.dataset) // self.batch_size
+        if self.steps_per_epoch == 0:
+            raise T2IError(
+                f"the dataset has {len(self.dataset)} samples, fewer than one batch of {self.batch_size}",
+                hint="lower train.batch_size",
+            )
+        t = cfg.train
+        self.total_steps = t.steps if t.steps is not None else math.ceil((t.epochs or 0) * self.steps_per_epoch)
+        probe = self.dataset.batch(np.arange(2), 0)
+        self.text_dim = int(probe["text_emb"].shape[1])
+        self.system: GanSystem = get_system_class(cfg.model.name)(cfg, self.text_dim, self.device)
+        self.system.rank = self.rank
+        self._setup_distributed()
+        self.step = 0
+        self._perm_cache: tuple[int, np.ndarray] | None = None
+        self._stop = False
+        self._writer: Any = None
+        self._last_ckpt = -1
+
+    # -- data: order and sharding ---------------------------------------------------------------------------------
+    def epoch_permutation(self, epoch: int) -> np.ndarray:
+        """The data order of an epoch: a pure function of (seed, epoch)."""
+        if self._perm_cache is None or self._perm_cache[0] != epoch:
+            rng = np.random.default_rng(derive_seed(self.cfg.seed, "order", epoch))
+            self._perm_cache = (epoch, rng.permutation(len(self.dataset)))
+        return self._perm_cache[1]
+
+    def _shard(self, indices: np.ndarray) -> np.ndarray:
+        """The one place a global batch is split between ranks (rank r's contiguous slice under DDP)."""
+        return self.dist.shard(indices) if self.dist is not None else indices
+
+    def batch_indices(self, step: int) -> tuple[np.ndarray, int]:
+        epoch, pos = divmod(step, self.steps_per_epoch)
+        perm = self.epoch_permutation(epoch)
+        return self._shard(perm[pos * self.batch_size : (pos + 1) * self.batch_size]), epoch
+
+    def _setup_distributed(self) -> None:
+        """The one place models/gradients are wrapped for DDP (no-op in a single process): gradients are averaged
+        over ranks (weighted by each rank's share of the global batch) before every optimiser step, and all ranks
+        start from rank 0's weights."""
+        if self.dist is None or not self.dist.enabled:
+            return
+        weight = self.dist.shard_weight(self.batch_size)
+        self.system.grad_sync = lambda grads: self.dist.average_grads(grads, weight=weight)
+        self._broadcast()
+
+    def _broadcast(self) -> None:
+        if self.dist is not None and self.dist.enabled:
+            for net in self.system.nets().values():
+                self.dist.broadcast_module(net)
+
+    def _agree(self, flag: bool) -> bool:
+        """True on every rank if ``flag`` is true on any rank (same decision everywhere under DDP)."""
+        if self.dist is not None and self.dist.enabled:
+            return not self.dist.all_true(not flag)
+        return flag
+
+    def _agree_stop(self) -> None:
+        """Under DDP every rank must stop after the same step (a signal may reach them at different times)."""
+        if self.dist is not None and self.dist.enabled:
+            self._stop = not self.dist.all_true(not self._stop)
+
+    # -- the loop -------------------------------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        """Train until ``total_steps``; returns a summary (steps, seconds, last losses, paths)."""
+        cfg = self.cfg
+        if self.is_main:
+            for sub in ("checkpoints", "samples", "logs"):
+                (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+            cfg.save_yaml(self.run_dir / "config.yaml")
+        if self.resume:
+            self._restore()
+        fixed = self._fixed_sample_inputs()
+        self._writer = self._open_tensorboard()
+        last: dict[str, float] = {}
+        bad, t_start, start_step, ips = 0, time.perf_counter(), self.step, 0.0
+        budget = None if cfg.train.max_minutes is None else cfg.train.max_minutes * 60.0
+        budget_reached = False
+        with self._signals(), self._progress() as bar:
+            while self.step < self.total_steps and not self._stop:
+                if budget is not None and self._agree(time.perf_counter() - t_start > budget):
+                    self.log(f"time budget of {cfg.train.max_minutes} min reached at step {self.step}")
+                    budget_reached = True
+                    break
+                idx, epoch = self.batch_indices(self.step)
+                batch = self.dataset.batch(idx, epoch)
+                if self.step in cfg.debug.nan_steps:
+                    batch = {**batch, "image": torch.full_like(batch["image"], float("nan"))}
+                self.system.set_epoch(self.step / self.steps_per_epoch)
+                t0 = time.perf_counter()
+                out = self.system.train_step(batch, self.step)
+                dt = time.perf_counter() - t0
+                self.step += 1
+                self._agree_stop()
+                ips = len(idx) * self.world_size / max(dt, 1e-9)
+                last = out
+                if out.get("nonfinite"):
+                    bad += 1
+                    self.log(f"warning: step {self.step}: non-finite loss/gradients, update skipped ({bad} in a row)")
+                    if bad >= cfg.train.max_bad_steps:
+                        self._checkpoint(reason="after non-finite steps")
+                        raise T2IError(
+                            f"training stopped: {bad} consecutive non-finite steps at step {self.step}",
+                            hint="lower optim.lr, try train.precision=fp32, or check the data",
+                        )
+                else:
+                    bad = 0
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(
+                        d=f"{out.get('loss_d', float('nan')):.3f}",
+                        g=f"{out.get('loss_g', float('nan')):.3f}",
+                        ips=f"{ips:.0f}",
+                    )
+                if self.step % cfg.train.log_every == 0 or self.step == self.total_steps:
+                    self._log_metrics(out, epoch, ips)
+                if self.step % cfg.train.sample_every == 0:
+                    self._sample_grid(fixed)
+                if self.step % cfg.train.ckpt_every == 0:
+                    self._checkpoint()
+        stopped = self._stop
+        if self.is_main:
+            self._checkpoint(reason="interrupted" if stopped else "final")
+            if not stopped:
+                if self.step % cfg.train.sample_every:
+                    self._sample_grid(fixed)
+                if cfg.train.export:
+                    self.export()
+        if self._writer is not None:
+            self._writer.close()
+        if self.dist is not None:
+            self.dist.barrier()  # rank 0 may still be writing the export
+        return {
+            "step": self.step,
+            "stopped": stopped,
+            "seconds": round(time.perf_counter() - t_start, 2),
+            "steps_run": self.step - start_step,
+            "last": last,
+            "images_per_s": round(ips, 1),
+            "run_dir": str(self.run_dir),
+            "budget_reached": budget_reached,
+        }
+
+    def request_stop(self) -> None:
+        """Finish the current step, checkpoint and return from ``fit`` (what SIGTERM/Ctrl-C do)."""
+        self._stop = True
+
+    # -- state ----------------------------------------------------------------------------------------------------
+    def _checkpoint(self, reason: str = "") -> Path | None:
+        if not self.is_main or self._last_ckpt == self.step:
+            return None
+        if not self.system.all_finite():
+            self.log(f"warning: not saving a checkpoint at step {self.step}: the model has non-finite weights")
+            return None
+        root = self.run_dir / "checkpoints"
+        state = {"system": self.system.state_dict(), "rng": rng_state()}
+        meta = {
+            "epoch": self.step / self.steps_per_epoch,
+            "text_dim": self.text_dim,
+            "reason": reason,
+            "model": self.cfg.model.name,
+        }
+        path = save_checkpoint(root, self.step, state, self.cfg.to_dict(), meta, keep=self.cfg.train.keep_ckpts)
+        self._last_ckpt = self.step
+        return path
+
+    def _restore(self) -> None:
+        ckpt = load_latest(self.run_dir / "checkpoints", self.device, warn=self.log)
+        if ckpt is None:
+            self.log(f"no checkpoint in {self.run_dir / 'checkpoints'}: starting from step 0")
+            return
+        if int(ckpt["meta"].get("text_dim", self.text_dim)) != self.text_dim:
+            raise T2IError(
+                f"the checkpoint was trained with {ckpt['meta']['text_dim']}-d text embeddings, the data "
+                f"has {self.text_dim}-d",
+                path=ckpt["path"],
+                hint="use the same data.embeddings",
+            )
+        try:
+            self.system.load_state_dict(ckpt["state"]["system"])
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise T2IError(
+                f"checkpoint does not fit this config ({str(e).splitlines()[0]})",
+                path=ckpt["path"],
+                hint="resume with the config it was trained with (its config.json)",
+            ) from None
+        set_rng_state(ckpt["state"]["rng"])
+        self._broadcast()
+        self.step = self._last_ckpt = ckpt["step"]
+        self._truncate_metrics(self.step)
+        self.log(f"resumed from {ckpt['path']} (step {self.step})")
+
+    def export(self, folder: str | Path | None = None) -> Path:
+        """Write the pretrained folder (EMA generator if enabled) for ``T2IPipeline.from_pretrained``."""
+        folder = Path(folder) if folder is not None else self.run_dir / "pretrained"
+        text_encoder, embeddings = self._text_encoder_for_export()
+        return export_pretrained(
+            self.system.generator_for_export(),
+            folder,
+            model_name=self.cfg.model.name,
+            text_encoder=text_encoder,
+            embeddings=embeddings,
+            extra={
+                "step": self.step,
+                "variant": self.cfg.loss.variant,
+                "ema": self.cfg.optim.ema > 0,
+                "loss": self.cfg.loss.kind,
+                "seed": self.cfg.seed,
+            },
+        )
+
+    def _text_encoder_for_export(self) -> tuple[Any, dict[str, Any]]:
+        ds = self.dataset
+        key = getattr(ds, "key", None) or self.cfg.data.embeddings
+        key = key if isinstance(key, str) else self.cfg.data.embeddings
+        meta: dict[str, Any] = {}
+        cache = getattr(ds, "cache", None)
+        if cache is not None and key and hasattr(cache, "embedding_meta"):
+            with contextlib.suppress(Exception):
+                meta = dict(cache.embedding_meta(key))
+        info = {"type": "precomputed", "key": key, "dim": self.text_dim, "meta": meta}
+        if self.text_encoder is not None:
+            return self.text_encoder, info
+        if self.cfg.data.text_encoder:
+            from t2igan.text import load_text_encoder
+
+            return load_text_encoder(self.cfg.data.text_encoder), info
+        encoder = None
+        name = meta.get("encoder_name")
+        if name:
+            try:  # an encoder loadable by name whose fingerprint matches the one that made the embeddings
+                from t2igan.text import load_text_encoder
+
+                candidate = load_text_encoder(name)
+                fp = meta.get("encoder_fingerprint")
+                if fp is None or getattr(candidate, "fingerprint", lambda: fp)() == fp:
+                    encoder = candidate
+            except Exception:
+                encoder = None
+        return encoder, info
+
+    # -- logging --------------------------------------------------------------------------------------------------
+    def _log_metrics(self, out: dict[str, float], epoch: int, ips: float) -> None:
+        if not self.is_main:
+            return
+        lr = {f"lr_{k[4:]}": o.param_groups[0]["lr"] for k, o in self.system.optimizers().items()}
+        rec = {
+            "step": self.step,
+            "epoch": round(self.step / self.steps_per_epoch, 4),
+            **out,
+            **lr,
+            "images_per_s": round(ips, 2),
+            "time": round(time.time(), 3),
+        }
+        with open(self.run_dir / "logs" / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        if self._writer is not None:
+            for k, v in rec.items():
+                if k not in ("step", "time") and isinstance(v, (int, float)):
+                    self._writer.add_scalar(f"train/{k}", v, self.step)
+
+    def _truncate_metrics(self, step: int) -> None:
+        """On resume, drop log lines written after the checkpoint (they will be written again)."""
+        path = self.run_dir / "logs" / "metrics.jsonl"
+        if not self.is_main or not path.is_file():
+            return
+        keep = [ln for ln in path.read_text().splitlines() if ln.strip() and _line_step(ln) <= step]
+        atomic_write_text(path, "".join(ln + "\n" for ln in keep))
+
+    def _open_tensorboard(self) -> Any:
+        if not (self.is_main and self.cfg.train.tensorboard):
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            self.log(
+                "note: tensorboard is not installed — logging to logs/metrics.jsonl only "
+                "(pip install 't2igan[tensorboard]')"
+            )
+            return None
+        return SummaryWriter(str(self.run_dir / "logs"))
+
+    def _fixed_sample_inputs(self) -> dict[str, Any]:
+        """Fixed captions (the first samples of the data) × fixed z, the same at every grid and after resume."""
+        n = min(self.cfg.train.sample_n, len(self.dataset))
+        b = self.dataset.batch(np.arange(n), 0)
+        cols = 8
+        g = torch_generator(derive_seed(self.cfg.seed, "fixed-z"))
+        z = torch.randn(cols, self.system.z_dim, generator=g)
+        captions: list[str] = []
+        cache = getattr(self.dataset, "cache", None)
+        if cache is not None and "caption_idx" in b:
+            with contextlib.suppress(Exception):
+                captions = [str(cache.flat_captions[int(i)]) for i in b["caption_idx"]]
+        return {
+            "z": z.repeat(n, 1),
+            "text_emb": b["text_emb"].float().repeat_interleave(cols, 0),
+            "captions": captions,
+            "cols": cols,
+        }
+
+    def _sample_grid(self, fixed: dict[str, Any]) -> None:
+        if not self.is_main:
+            return
+        images = self.system.sample(fixed["z"], fixed["text_emb"])
+        if isinstance(images, list):
+            images = images[-1]
+        grid = make_grid(images, fixed["cols"], row_captions=fixed["captions"] or None)
+        save_image(grid, self.run_dir / "samples" / f"step_{self.step:07d}.png")
+        if self._writer is not None:
+            self._writer.add_image("samples", np.asarray(grid), self.step, dataformats="HWC")
+
+    @contextlib.contextmanager
+    def _progress(self) -> Iterator[Any]:
+        if not (self.is_main and self.cfg.train.progress):
+            yield None
+            return
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True, desc="train")
+        try:
+            yield bar
+        finally:
+            bar.close()
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        """SIGTERM and the first Ctrl-C ask the loop to checkpoint and stop; a second Ctrl-C aborts at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, _frame: Any) -> None:
+            if self._stop and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.log(f"\n{signal.Signals(signum).name}: saving a checkpoint after this step …")
+            self._stop = True
+
+        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+def _line_step(line: str) -> int:
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (json.JSONDecodeError, AttributeError, ValueError, TypeError):
+        return 1 << 62  # drop unparsable lines
+
+
+def load_run_system(run_dir: str | Path, device: str | torch.device = "cpu") -> GanSystem:
+    """The system (nets + optimisers) of a run's newest valid checkpoint, e.g. ``load_run_system(run).D``."""
+    from t2igan.training.config import config_from_dict
+
+    root = Path(run_dir) / "checkpoints"
+    ckpt = load_latest(root, device)
+    if ckpt is None:
+        raise T2IError("the run has no checkpoint", path=root, hint="train it first (t2igan train)")
+    cfg = config_from_dict(ckpt["config"])
+    system = get_system_class(cfg.model.name)(cfg, int(ckpt["meta"]["text_dim"]), torch.device(device))
+    system.load_state_dict(ckpt["state"]["system"])
+    return system

@@ -1,0 +1,123 @@
+"""DS-SJE loss (Reed et al. 2016, eq. 4–6) by hand, and the joint trainer: learning, checkpoints, exact resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from t2igan.text import ds_sje_loss, load_sje, load_text_encoder, make_train_config, train_sje
+from t2igan.text.sje_image import SjeImageConfig, SjeImageEncoder
+from t2igan.utils.errors import T2IError
+
+
+def test_ds_sje_loss_hand_computed() -> None:
+    img = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    txt = torch.tensor([[2.0, 0.0], [0.0, 0.5]])
+    labels = torch.tensor([0, 1])
+    # image → classes: scores [[2, 0], [2, .5]] → hinge terms 0 and 1 + 2 − .5 = 2.5
+    # text → classes:  scores [[2, 2], [0, .5]] → hinge terms 1 + 2 − 2 = 1 and 1 + 0 − .5 = .5
+    loss, stats = ds_sje_loss(img, txt, labels)
+    assert float(loss) == pytest.approx((2.5 + 1.5) / (2 * 2))
+    assert stats["loss_img"] == pytest.approx(2.5 / 4) and stats["loss_txt"] == pytest.approx(1.5 / 4)
+    assert stats["acc_img"] == 0.5
+
+
+def test_ds_sje_loss_uses_class_means() -> None:
+    g = torch.Generator().manual_seed(0)
+    img, txt = torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)
+    labels = torch.tensor([3, 3, 7, 9, 7])
+    loss, _ = ds_sje_loss(img, txt, labels)
+    classes = [3, 7, 9]
+    t_mean = torch.stack([txt[labels == c].mean(0) for c in classes])
+    v_mean = torch.stack([img[labels == c].mean(0) for c in classes])
+    total = 0.0
+    for n in range(5):
+        y = classes.index(int(labels[n]))
+        for k in range(3):
+            if k != y:
+                total += max(0.0, 1 + float(img[n] @ t_mean[k]) - float(img[n] @ t_mean[y]))
+                total += max(0.0, 1 + float(txt[n] @ v_mean[k]) - float(txt[n] @ v_mean[y]))
+    assert float(loss) == pytest.approx(total / (5 * 3), rel=1e-5)
+
+
+def test_perfect_embedding_has_zero_loss() -> None:
+    e = torch.eye(4) * 3
+    loss, stats = ds_sje_loss(e, e, torch.arange(4))
+    assert float(loss) == 0.0 and stats["acc_txt"] == 1.0
+
+
+def test_image_encoder_any_size_and_uint8() -> None:
+    torch.manual_seed(0)
+    enc = SjeImageEncoder(SjeImageConfig(embed_dim=16, image_size=16, channels=(8, 8)))
+    u8 = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    a = enc.encode_images(u8)
+    assert a.shape == (3, 16)
+    f = torch.as_tensor(u8).permute(0, 3, 1, 2).float() / 127.5 - 1
+    torch.testing.assert_close(enc.encode_images(f), a)
+
+
+def test_training_reduces_loss_checkpoints_and_resumes_exactly(fake_cache, tmp_path: Path) -> None:
+    cfg = make_train_config("tiny", steps=40, checkpoint_every=20, lr=3e-3)
+    m = train_sje(fake_cache, tmp_path / "a", cfg, progress=False)
+    hist = [json.loads(line) for line in (tmp_path / "a" / "history.jsonl").read_text().splitlines()]
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    assert 0.0 <= m["zero_shot_unseen_top1"] <= 1.0 and m["unseen_classes"] == 6
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["steps"] == 40
+    text, image = load_sje(tmp_path / "a")
+    assert text.dim == image.dim == m["text_dim"]
+    assert load_text_encoder(tmp_path / "a").encode(["red petals"]).shape == (1, text.dim)
+
+    # stop at step 20, then resume to 40: bit-identical to the uninterrupted run
+    train_sje(
+        fake_cache, tmp_path / "b", make_train_config("tiny", steps=20, checkpoint_every=20, lr=3e-3), progress=False
+    )
+    ckpt = sorted((tmp_path / "b" / "checkpoints").glob("step_*.pt"))
+    assert [p.name for p in ckpt] == ["step_0000020.pt"]
+    (tmp_path / "b" / "train_config.json").unlink()
+    state = torch.load(ckpt[0], weights_only=True)
+    state["config"]["steps"] = 40  # same run, longer horizon
+    torch.save(state, ckpt[0])
+    train_sje(fake_cache, tmp_path / "b", cfg, resume=True, progress=False)
+    a = load_text_encoder(tmp_path / "a").encode(["a flower with red petals"])
+    b = load_text_encoder(tmp_path / "b").encode(["a flower with red petals"])
+    assert torch.equal(a, b)
+
+
+def test_refuses_to_overwrite_or_resume_with_other_options(fake_cache, tmp_path: Path) -> None:
+    cfg = make_train_config("tiny", steps=3)
+    train_sje(fake_cache, tmp_path / "r", cfg, progress=False)
+    with pytest.raises(T2IError, match="--resume"):
+        train_sje(fake_cache, tmp_path / "r", cfg, progress=False)
+    with pytest.raises(T2IError, match="different training options"):
+        train_sje(fake_cache, tmp_path / "r", make_train_config("tiny", steps=3, lr=0.1), resume=True, progress=False)
+
+
+def test_precomputed_image_features(fake_cache, tmp_path: Path) -> None:
+    feats = np.random.default_rng(0).normal(size=(fake_cache.n, 12)).astype(np.float32)
+    m = train_sje(fake_cache, tmp_path / "f", make_train_config("tiny", steps=3), image_features=feats, progress=False)
+    assert m["steps"] == 3
+    _, image = load_sje(tmp_path / "f")
+    assert image.encode_features(feats[:2]).shape == (2, m["text_dim"])
+    with pytest.raises(T2IError, match="precomputed image features"):
+        image.encode_images(np.zeros((1, 16, 16, 3), np.uint8))
+
+
+def test_interrupt_writes_a_checkpoint(fake_cache, tmp_path: Path, monkeypatch) -> None:
+    from t2igan.text import sje_trainer
+
+    real = sje_trainer._TrainData.batch
+
+    def batch(self, cfg, step):
+        if step == 4:
+            raise KeyboardInterrupt
+        return real(self, cfg, step)
+
+    monkeypatch.setattr(sje_trainer._TrainData, "batch", batch)
+    with pytest.raises(KeyboardInterrupt):
+        train_sje(fake_cache, tmp_path / "i", make_train_config("tiny", steps=10, checkpoint_every=100), progress=False)
+    assert [p.name for p in (tmp_path / "i" / "checkpoints").glob("*.pt")] == ["step_0000004.pt"]
+    assert torch.get_num_threads() == 1  # restored
