@@ -49,7 +49,15 @@ def prepare(out: Path, n_images: int, size: int, evaluator_steps: int, seed: int
 
 
 def train_variant(
-    variant: str, cache, key: str, out: Path, minutes: float, steps: int | None, seed: int, preset: str
+    variant: str,
+    cache,
+    key: str,
+    out: Path,
+    minutes: float,
+    steps: int | None,
+    seed: int,
+    preset: str,
+    threads: int | None = None,
 ) -> dict:
     from t2igan.training.config import load_config
     from t2igan.training.trainer import Trainer
@@ -63,6 +71,7 @@ def train_variant(
         "train.progress=false",
         "train.tensorboard=false",
         f"seed={seed}",
+        *([f"train.threads={threads}"] if threads else []),
     ]
     trainer = Trainer(load_config(preset, overrides=overrides))
     done = threading.Event()
@@ -110,18 +119,27 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--evaluator-steps", type=int, default=700)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
+    import t2igan.sampling  # noqa: F401  (import everything up front: a long run never mixes code versions)
     from t2igan.metrics.context import EvalContext
     from t2igan.metrics.evaluate import record_results, run_metrics
+    from t2igan.metrics.registry import load_all
     from t2igan.metrics.sources import pipeline_generate
 
-    t0 = time.time()
+    load_all()
+
+    t0, load_start = time.time(), os.getloadavg()[0]
     cache, ev, key = prepare(args.out, args.images, args.size, args.evaluator_steps, args.seed)
     ceiling = ev.report["heldout_accuracy"]
     rows = {}
     for variant in args.variants.split(","):
-        summary = train_variant(variant, cache, key, args.out, args.minutes, args.steps, args.seed, args.preset)
+        summary = train_variant(
+            variant, cache, key, args.out, args.minutes, args.steps, args.seed, args.preset, args.threads
+        )
         generate, snapshot = pipeline_generate(args.out / variant, cache)
         ctx = EvalContext(cache, generate, n=args.n, seed=args.seed, evaluator=ev, progress=False)
         res = run_metrics(ctx, METRICS)
@@ -166,6 +184,8 @@ def main(argv: list[str] | None = None) -> None:
                 "results": rows,
                 "evaluator_ceiling": ceiling,
                 "machine": machine,
+                "threads": torch.get_num_threads(),
+                "load_avg_1min": [round(load_start, 1), round(os.getloadavg()[0], 1)],  # other work on the machine
                 "torch": torch.__version__,
                 "seconds": round(time.time() - t0, 1),
             }

@@ -10,7 +10,7 @@ reports the style reconstruction error on *held-out* z (a seed stream never used
 - ``image_mse`` vs ``random_image_mse``: ‖G(S(x), φ) − x‖² per pixel vs ‖G(z', φ) − x‖² — whether the recovered
   style redraws the same image.
 
-    python benchmarks/style_bench.py [--model runs/demo] [--steps 800] [--n 512] [--save]
+    python benchmarks/style_bench.py [--model runs/demo] [--steps 400] [--n 512] [--save]
 
 ``--model`` is a run or pretrained folder (default: the demo's); ``--data`` defaults to the cache the run was
 trained on (its config.yaml). ``--save`` keeps S in the model folder for ``t2igan style transfer``.
@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from t2igan.apps.demo import pick_threads
 from t2igan.sampling import T2IPipeline
 from t2igan.sampling.style_transfer import open_cache, save_style_encoder, training_caption_embeddings
 from t2igan.training.style_trainer import StyleTrainConfig, evaluate_style, train_style_encoder
@@ -48,7 +49,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="runs/demo")
     ap.add_argument("--data", default=None)
-    ap.add_argument("--steps", type=int, default=800)
+    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--width", type=int, default=32, help="S's first conv width")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--n", type=int, default=512, help="held-out z for the evaluation")
     ap.add_argument("--seed", type=int, default=0)
@@ -60,13 +62,15 @@ def main(argv: list[str] | None = None) -> dict:
     cache = open_cache(args.data or data_of_run(model))
     train_pool = training_caption_embeddings(pipe, cache, max_captions=4096, seed=args.seed, split="train")
     test_pool = training_caption_embeddings(pipe, cache, max_captions=1024, seed=args.seed, split="test")
-    cfg = StyleTrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    torch.set_num_threads(pick_threads())  # one thread when other work shares the cores (see apps/demo.py)
+    cfg = StyleTrainConfig(steps=args.steps, batch_size=args.batch_size, width=args.width, seed=args.seed)
     res = train_style_encoder(pipe.generator, train_pool, cfg, progress=sys.stderr.isatty())
     m = evaluate_style(pipe.generator, res.encoder, test_pool, n=args.n, seed=args.seed + 12345)
     line = {
         "bench": "style_encoder",
         "model": str(pipe.path),
         "steps": args.steps,
+        "width": args.width,
         "batch_size": args.batch_size,
         "train_seconds": round(res.seconds, 1),
         "final_train_loss": round(sum(res.losses[-20:]) / len(res.losses[-20:]), 4),

@@ -21,6 +21,7 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -57,14 +58,21 @@ def build(preset: str, precision: str, *extra: str) -> ReedSystem:
     return ReedSystem(cfg, TEXT_DIM, torch.device("cpu"))
 
 
-def time_steps(step, warmup: int, steps: int) -> list[float]:
+def stepper(system: ReedSystem, batch: dict[str, torch.Tensor]) -> Callable[[int], object]:
+    return lambda i: system.train_step(batch, i)
+
+
+def time_round_robin(fns: dict[str, Callable[[int], object]], warmup: int, steps: int) -> dict[str, list[float]]:
+    """Warm each up, then time one step of each per round."""
     for i in range(warmup):
-        step(i)
-    times = []
+        for fn in fns.values():
+            fn(i)
+    times: dict[str, list[float]] = {k: [] for k in fns}
     for i in range(steps):
-        t0 = time.perf_counter()
-        step(warmup + i)
-        times.append(time.perf_counter() - t0)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn(warmup + i)
+            times[name].append(time.perf_counter() - t0)
     return times
 
 
@@ -146,31 +154,31 @@ def main() -> None:
     for label, preset in settings:
         flops = count_flops(lambda p=preset: build(p, "fp32").train_step(batch, 0))
         entry: dict[str, object] = {"gflop_per_step": round(flops / 1e9, 1)}
+        # All settings of a preset are timed round-robin, one step each per round, so a change in the machine's
+        # load hits them alike and their ratios stay meaningful.
+        steps_fns: dict[str, Callable[[int], object]] = {}
         for precision in ("fp32", "bf16"):
-            system = build(preset, precision)
-            t = statistics.median(time_steps(lambda i, s=system: s.train_step(batch, i), warmup, steps))
-            entry[precision] = {
-                "images_per_s": round(BATCH / t, 1),
-                "s_per_step": round(t, 4),
-                "achieved_gflops": round(flops / t / 1e9, 1),
-                "fraction_of_conv_ceiling": round(flops / t / 1e9 / ceiling[precision], 3),
-            }
-        if preset == "port" and args.compile:
-            for precision in ("fp32", "bf16"):
-                system = build(preset, precision, "train.compile=true")
-                t = statistics.median(time_steps(lambda i, s=system: s.train_step(batch, i), warmup + 1, steps))
-                entry[f"{precision}_compile"] = {"images_per_s": round(BATCH / t, 1), "s_per_step": round(t, 4)}
+            steps_fns[precision] = stepper(build(preset, precision), batch)
+            if preset == "port" and args.compile:
+                steps_fns[f"{precision}_compile"] = stepper(build(preset, precision, "train.compile=true"), batch)
         if preset == "port":
-            system = build(preset, "fp32")
-            ref_flops = count_flops(lambda s=system: port_reference_step(s, batch))
-            t = statistics.median(time_steps(lambda i, s=system: port_reference_step(s, batch), warmup, steps))
-            entry["port_reference_fp32"] = {
-                "images_per_s": round(BATCH / t, 1),
-                "s_per_step": round(t, 4),
-                "gflop_per_step": round(ref_flops / 1e9, 1),
-            }
-            best = max(v["images_per_s"] for k, v in entry.items() if k.startswith(("fp32", "bf16")))  # type: ignore[index]
-            entry["speedup_best_vs_port_reference"] = round(best / (BATCH / t), 2)
+            ref = build(preset, "fp32")
+            steps_fns["port_reference_fp32"] = lambda i, r=ref: port_reference_step(r, batch)
+            ref_flops = count_flops(lambda r=build(preset, "fp32"): port_reference_step(r, batch))
+        times = time_round_robin(steps_fns, warmup, steps)
+        for name, ts in times.items():
+            t = statistics.median(ts)
+            rec: dict[str, object] = {"images_per_s": round(BATCH / t, 1), "s_per_step": round(t, 4)}
+            if name == "port_reference_fp32":
+                rec["gflop_per_step"] = round(ref_flops / 1e9, 1)
+            else:
+                prec = name.split("_")[0]
+                rec["achieved_gflops"] = round(flops / t / 1e9, 1)
+                rec["fraction_of_conv_ceiling"] = round(flops / t / 1e9 / ceiling[prec], 3)
+            entry[name] = rec
+        if preset == "port":
+            ours = [v["images_per_s"] for k, v in entry.items() if k.startswith(("fp32", "bf16"))]  # type: ignore[index]
+            entry["speedup_best_vs_port_reference"] = round(max(ours) / entry["port_reference_fp32"]["images_per_s"], 2)  # type: ignore[index]
         result[label] = entry
     result["loadavg_before"] = [round(x, 2) for x in load_before]
     result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]

@@ -112,3 +112,20 @@ def test_weighted_gradient_average_equals_the_full_batch_update(monkeypatch: pyt
     for rank in (0, 1):
         for (k, v), w in zip(ref.state_dict().items(), results[rank].state_dict().values(), strict=True):
             torch.testing.assert_close(w, v, rtol=1e-5, atol=1e-6, msg=f"rank {rank} {k}")
+
+
+def test_a_dead_peer_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When another rank dies (kill -9, OOM), gloo raises 'Connection reset by peer' in the next collective: the
+    user gets one line saying what happened and how to continue, not a backend traceback."""
+    import t2igan.training.distributed as D
+
+    def dead(*_a: Any, **_k: Any) -> None:
+        raise RuntimeError("[gloo/transport/tcp/pair.cc:537] Read error [127.0.0.1]:9649: Connection reset by peer.")
+
+    monkeypatch.setattr(D.dist, "all_reduce", dead)
+    ctx = DistContext(rank=0, world_size=2, backend="gloo")
+    with pytest.raises(T2IError, match="lost contact with another training process") as e:
+        ctx.average_grads([torch.ones(2)])
+    assert "--resume" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(T2IError, match="lost contact"):
+        ctx.all_true(True)

@@ -121,3 +121,18 @@ def test_attribute_accuracy_for_the_demo(two_runs, tiny_cache, tmp_path):
     b = attribute_accuracy_for(pipe, tiny_cache, evaluator_dir=ev_dir, n=20, evaluator_steps=3)
     assert b["unseen"] == a["unseen"]  # same samples, same evaluator (reused, not retrained)
     assert (ev_dir / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_open_cache_prepares_a_dataset_folder(tiny_synth_dir, tmp_path):
+    import shutil
+
+    from t2igan.metrics.sources import open_cache
+    from t2igan.utils.errors import T2IError
+
+    src = tmp_path / "flowers"
+    shutil.copytree(tiny_synth_dir, src)
+    cache = open_cache(src)
+    assert cache.n == 60 and cache.attributes is not None
+    assert open_cache(cache.root).fingerprint == cache.fingerprint
+    with pytest.raises(T2IError, match="no such data folder"):
+        open_cache(tmp_path / "missing")

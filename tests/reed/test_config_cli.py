@@ -97,3 +97,11 @@ def test_cli_train_and_resume(tmp_path, tiny_cache, capsys):
     captured = capsys.readouterr()
     assert "resumed from" in captured.err and "done: step 3" in captured.out
     assert json.loads((run / "pretrained" / "model_index.json").read_text())["step"] == 3
+
+
+def test_precision_auto_resolves():
+    from t2igan.training.system import resolve_precision
+
+    assert resolve_precision("auto", torch.device("cpu")) in ("fp32", "bf16")
+    assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
+    assert load_config("reed_cpu").train.precision == "auto"

@@ -230,3 +230,14 @@ def test_ema_warms_up(tiny_config, fake_dataset):
     moved = sum((p - s).norm() for p, s in zip(system.G.parameters(), start, strict=True))
     lag = sum((p - e).norm() for p, e in zip(system.G.parameters(), system.G_ema.parameters(), strict=True))
     assert lag < 0.5 * moved  # d = min(0.999, (1+n)/(10+n)): the average follows G early on, not the init
+
+
+def test_tensorboard_optional(tiny_config, fake_dataset, monkeypatch):
+    cfg = tiny_config("train.steps=2", "train.tensorboard=true", "train.sample_every=2", "train.export=false")
+    trainer = Trainer(cfg, fake_dataset, log=lambda m: None)
+    trainer.fit()
+    assert list((trainer.run_dir / "logs").glob("events.out.tfevents.*"))
+    monkeypatch.setitem(__import__("sys").modules, "torch.utils.tensorboard", None)  # as if not installed
+    notes: list[str] = []
+    Trainer(tiny_config("train.steps=1", "train.tensorboard=true", run="no_tb"), fake_dataset, log=notes.append).fit()
+    assert any("tensorboard is not installed" in n for n in notes)

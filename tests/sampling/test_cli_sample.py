@@ -175,3 +175,15 @@ def test_style_train_command_on_a_prepared_cache(pretrained, tmp_path, capsys):
     err = run_err(["style", "train", str(pretrained), "--data", str(tmp_path / "nope")], capsys)
     assert "no such data folder" in err
     assert cache.is_dir()
+
+
+def test_sample_stages_view_for_multi_stage_generators(tmp_path, capsys):
+    from .conftest import make_pipe
+
+    two = make_pipe(two_stage=True).save_pretrained(tmp_path / "two")
+    text = run_ok(
+        ["sample", str(two), "red petals", "--seeds", "0-1", "--stages", "--out", str(tmp_path / "s.png")], capsys
+    )
+    assert "stage grid" in text and Image.open(tmp_path / "s.png").width == 4 * 18 + 2
+    err = run_err(["sample", str(two), "red petals", "--ca-mean"], capsys)
+    assert "no conditioning augmentation" in err

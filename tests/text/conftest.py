@@ -8,14 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-# Tiny ops on a shared 2-core box: one thread avoids OpenMP spin-waits (16 s → 0.5 s for the trainer tests).
-torch.set_num_threads(1)
-
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fakecache import FakeCache  # noqa: E402
+from text_fake_cache import FakeCache
 
-from t2igan.text.char_cnn_rnn import CharCnnRnn  # noqa: E402
+from t2igan.text.char_cnn_rnn import CharCnnRnn
 
 
 @pytest.fixture
@@ -27,3 +24,12 @@ def fake_cache(tmp_path: Path) -> FakeCache:
 def tiny_encoder() -> CharCnnRnn:
     torch.manual_seed(0)
     return CharCnnRnn.from_preset("tiny").eval()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny ops on a shared 2-core box: one thread avoids OpenMP spin-waits (trainer tests 16 s → 0.5 s)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import t2igan.apps.cli_encode as cli_encode
 from t2igan.apps.cli import cli
-from t2igan.text import CharCnnRnn, embedding_key, encode_captions
+from t2igan.text import CharCnnRnn, embedding_key, encode_captions, load_text_encoder
 
 
 def test_encode_captions_fingerprinted_and_deduplicated(fake_cache, tiny_encoder: CharCnnRnn, monkeypatch) -> None:
@@ -123,6 +123,10 @@ def test_ensure_char_cnn_rnn_trains_once(tiny_cache, tmp_path: Path, monkeypatch
 
     key, m = ensure_char_cnn_rnn(tiny_cache, tmp_path / "demo", "tiny", progress=False, steps=3)
     assert tiny_cache.embeddings(key).shape[0] == tiny_cache.n_captions and m["steps"] == 3
+    meta = tiny_cache.embedding_meta(key)  # how an exporter finds the encoder again
+    again = load_text_encoder(meta["encoder_source"])
+    assert meta["encoder_source"] == str((tmp_path / "demo").resolve())
+    assert again.fingerprint() == meta["encoder_fingerprint"]
     monkeypatch.setattr(sje_trainer, "train_sje", lambda *a, **k: pytest.fail("retrained"))
     assert ensure_char_cnn_rnn(tiny_cache, tmp_path / "demo", "tiny", progress=False, steps=3) == (key, m)
 

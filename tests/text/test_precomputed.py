@@ -124,3 +124,33 @@ def test_store_precomputed_into_cache(fake_cache) -> None:
     assert store_precomputed(fake_cache, per_image, "emb.pickle") == key
     with pytest.raises(T2IError, match="rows for"):
         store_precomputed(fake_cache, per_image[:-1], "emb.pickle")
+
+
+def test_import_reed_t7_folder_and_hdf5_into_real_cache(tiny_cache, tmp_path: Path) -> None:
+    from t2igan.text.precomputed import import_precomputed
+
+    rng = np.random.default_rng(4)
+    root = tmp_path / "flowers_icml"
+    per_image = {}
+    for name, cls in zip(tiny_cache.names, tiny_cache.class_ids, strict=True):
+        per_image[name] = rng.normal(size=(10, 8)).astype(np.float32)
+        (root / f"class_{cls + 1:05d}").mkdir(parents=True, exist_ok=True)
+        (root / f"class_{cls + 1:05d}" / f"{name}.t7").write_bytes(_t7_float_table({"txt": per_image[name]}))
+    key = import_precomputed(tiny_cache, root)
+    emb = tiny_cache.embeddings(key)
+    off = tiny_cache.caption_offsets
+    np.testing.assert_array_equal(emb[off[7] : off[8]], per_image[tiny_cache.names[7]][: off[8] - off[7]])
+    from click.testing import CliRunner
+
+    from t2igan.apps.cli import cli
+
+    r = CliRunner().invoke(cli, ["encode", "import", str(tiny_cache.root), "--embeddings", str(root)])
+    assert r.exit_code == 0 and r.stdout.strip() == key, r.output
+
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "part.h5", "w") as f:
+        ex = f.create_group(f"train/{tiny_cache.names[0]}_0")
+        ex.create_dataset("name", data=tiny_cache.names[0].encode())
+        ex.create_dataset("embeddings", data=np.zeros(8, np.float32))
+    with pytest.raises(T2IError, match=r"no embeddings for 119 of 120 images"):
+        import_precomputed(tiny_cache, tmp_path / "part.h5")

@@ -121,3 +121,56 @@ def test_interrupt_writes_a_checkpoint(fake_cache, tmp_path: Path, monkeypatch) 
         train_sje(fake_cache, tmp_path / "i", make_train_config("tiny", steps=10, checkpoint_every=100), progress=False)
     assert [p.name for p in (tmp_path / "i" / "checkpoints").glob("*.pt")] == ["step_0000004.pt"]
     assert torch.get_num_threads() == 1  # restored
+
+
+def test_training_leaves_the_global_rng_alone(fake_cache, tmp_path: Path) -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train_sje(fake_cache, tmp_path / "g", make_train_config("tiny", steps=2), progress=False)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_zero_shot_accuracy_with_perfect_encoders(tmp_path: Path) -> None:
+    """The metric itself: encoders that read the two colours exactly must score 100 % on seen and unseen classes."""
+    from text_fake_cache import COLOURS, FakeCache
+
+    from t2igan.text.base import TextEncoder
+    from t2igan.text.zero_shot import zero_shot_accuracy
+
+    names = list(COLOURS)
+    rgb = torch.tensor(list(COLOURS.values()), dtype=torch.float32)
+
+    def code(petal: int, centre: int) -> torch.Tensor:
+        v = torch.zeros(2 * len(names))
+        v[petal], v[len(names) + centre] = 1.0, 1.0
+        return v
+
+    class ColourText(TextEncoder):
+        type_name = name = "colour-text"
+        dim = 2 * len(names)
+
+        def get_config(self):
+            return {}
+
+        def _encode_batch(self, captions):
+            out = []
+            for c in captions:  # every template names the petal colour first, the centre colour second
+                petal, centre = (names.index(w) for w in c.split() if w in names)
+                out.append(code(petal, centre))
+            return torch.stack(out)
+
+    class ColourImage(SjeImageEncoder):
+        def encode_images(self, images, batch_size=256):
+            x = torch.as_tensor(np.asarray(images), dtype=torch.float32)
+            s = x.shape[1]
+            centre, petal = x[:, s // 2, s // 2], x[:, s // 2, s // 2 + int(0.55 * s / 2)]
+            near = lambda px: torch.cdist(px, rgb).argmin(1)  # noqa: E731
+            return torch.stack([code(int(p), int(c)) for p, c in zip(near(petal), near(centre), strict=True)])
+
+    cache = FakeCache(tmp_path, per_class=3, size=32)
+    image = ColourImage(SjeImageConfig(embed_dim=14, channels=(4,)))
+    for split in ("test", "train"):
+        r = zero_shot_accuracy(ColourText(), image, cache, split)
+        assert r["top1"] == 1.0, (split, r)
+    assert zero_shot_accuracy(ColourText(), image, cache, "test")["classes"] == 6

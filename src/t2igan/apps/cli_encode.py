@@ -83,7 +83,12 @@ def train_cmd(
     cache = open_data(data)
     feats = None
     if image_features is not None:
-        feats = np.load(image_features, allow_pickle=False)
+        try:
+            feats = np.load(image_features, allow_pickle=False)
+        except (ValueError, OSError):
+            raise T2IError(
+                "is not a numeric .npy array", path=image_features, hint="save a float array with np.save"
+            ) from None
         if feats.ndim != 2 or len(feats) != cache.n:
             raise T2IError(f"features have shape {feats.shape}, expected [{cache.n}, F]", path=image_features)
     m = train_sje(
@@ -173,3 +178,25 @@ def text_cmd(caption: str, encoder_ref: str, data: Path | None, top: int, as_jso
     click.echo(f"{enc.name}: dim {enc.dim}, norm {result['norm']:.4f}")
     for r in result.get("nearest", []):
         click.echo(f"  {r['cosine']:.3f}  {r['caption']}")
+
+
+@encode.command("import")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option(
+    "--embeddings",
+    "emb_path",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="StackGAN .pickle, Reed .t7 folder, or the PyTorch port's .h5/.hdf5.",
+)
+def import_cmd(data: Path, emb_path: Path) -> None:
+    """Store published char-CNN-RNN embeddings for DATA's captions in its cache; prints the key.
+
+    \b
+    Example (Reed's per-image .t7 files for Oxford-102):
+      t2igan encode import data/oxford102 --embeddings data/flowers_icml
+    A model trained on these cannot encode new captions (there is no encoder for them).
+    """
+    from t2igan.text.precomputed import import_precomputed
+
+    click.echo(import_precomputed(open_data(data), emb_path))

@@ -63,6 +63,7 @@ class DemoState:
     figures: list[Any] = field(default_factory=list)
     attr: dict[str, Any] | None = None
     style: dict[str, Any] | None = None
+    threads: int = 1
 
     @property
     def elapsed(self) -> float:
@@ -144,6 +145,7 @@ def train_config(state: DemoState, steps: int, max_minutes: float | None = None)
         f"train.steps={steps}",
         "loss.variant=gan-int-cls",
     ]
+    overrides.append(f"train.threads={state.threads}")
     if max_minutes is not None:
         overrides.append(f"train.max_minutes={max_minutes:.3f}")
     if o.quick:
@@ -181,11 +183,15 @@ def step_train(state: DemoState, reserve: float) -> None:
     ``train.steps`` comes from a few timed steps (so the progress bar and the config are honest) and
     ``train.max_minutes`` stops the run cleanly (checkpoint, samples, export) if the machine slows down.
     """
+    import torch
+
     from t2igan.training.trainer import Trainer
 
     o = state.opts
     for sub in ("checkpoints", "logs", "samples", "pretrained"):  # a fresh run each time
         shutil.rmtree(o.out / sub, ignore_errors=True)
+    state.threads = pick_threads()  # the load may have changed since the start
+    torch.set_num_threads(state.threads)
     left = state.budget - state.elapsed - reserve
     seconds = max(left, 0.4 * state.budget)  # a slow machine overruns the budget rather than train nothing
     if left < seconds:
@@ -205,6 +211,9 @@ def step_train(state: DemoState, reserve: float) -> None:
     )
     trainer = Trainer(cfg, text_encoder=state.encoder)  # the export carries the encoder: new captions work
     summary = trainer.fit()
+    if summary.get("stopped"):  # SIGTERM / Ctrl-C: the trainer checkpointed; nothing to show yet
+        say(f"training interrupted at step {trainer.step} (checkpoint in {o.out / 'checkpoints'}); rerun to start over")
+        raise KeyboardInterrupt
     state.train_summary = {
         **summary,
         "steps_planned": steps,
@@ -290,6 +299,18 @@ def step_attributes(state: DemoState) -> None:
     state.attr = res
 
 
+def pick_threads() -> int:
+    """torch threads for this machine *now*: all cores when they are free, one when other work competes.
+
+    Measured here (2 cores, 1-min load ≈ 11 from other jobs): a reed_cpu training step took 1.3 s on one thread and
+    7–20 s on two (OpenMP threads waiting for each other on oversubscribed cores). On a quiet machine two threads
+    are faster, so the choice follows the load average.
+    """
+    cpus = os.cpu_count() or 1
+    busy = os.getloadavg()[0]
+    return max(1, cpus if busy < cpus - 0.5 else 1)
+
+
 # --------------------------------------------------------------------------------------------------------- the run
 def run_demo(opts: DemoOptions) -> dict[str, Any]:
     """Run every step, write ``summary.json`` and ``index.html``, print the summary; returns the summary."""
@@ -298,6 +319,11 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
     opts.out.mkdir(parents=True, exist_ok=True)
     state = DemoState(opts)
     say(f"t2igan demo → {opts.out}  (budget {opts.minutes:g} min{', quick' if opts.quick else ''})")
+    import torch
+
+    state.threads = pick_threads()
+    torch.set_num_threads(state.threads)
+    say(f"         torch threads: {state.threads} (1-min load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs)")
     with step(state, "data", f"{opts.images} synthetic flowers at {opts.size}px + cache"):
         step_data(state)
     with step(state, "encoder", "text encoder φ and caption embeddings"):
@@ -329,6 +355,7 @@ def make_summary(state: DemoState) -> dict[str, Any]:
         "wall_time_s": round(state.elapsed, 1),
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
+        "torch_threads": state.threads,
         "budget_min": o.minutes,
         "step_times_s": state.times,
         "notes": state.notes,

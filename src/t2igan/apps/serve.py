@@ -17,8 +17,8 @@ import inspect
 import io
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,6 @@ class GenerateRequest:
     seed: int = 0
     caption2: str | None = None  # interpolation target; None → plain generation
     mix: float = 0.0  # 0 → caption, 1 → caption2
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class BadRequest(Exception):
@@ -148,6 +147,8 @@ def decode_upload(data: bytes, content_type: str | None, limits: ServeLimits) ->
         raise BadRequest(f"image: {content_type} is not an image (use {', '.join(limits.upload_formats)})", 415)
     try:
         im = Image.open(io.BytesIO(data))  # reads the header only
+    except Image.DecompressionBombError:
+        raise BadRequest("image: too many pixels", status=413) from None
     except Exception:
         raise BadRequest(f"image: not a readable image (use {', '.join(limits.upload_formats)})", 415) from None
     if im.format not in limits.upload_formats:
@@ -183,14 +184,16 @@ class DemoModel:
         else:
             has_style_encoder = callable(getattr(pipe, "encode_style", None))
         self.has_style = has_style_encoder and "latents" in params
+        with self.lock, torch.inference_mode():  # once, here: the real pipeline runs G once to learn its size
+            self._info = {
+                "interpolation": self.supports_interpolation,
+                "style_transfer": self.has_style,
+                "image_size": _image_size(pipe),
+                "model": type(getattr(pipe, "generator", pipe)).__name__,
+            }
 
     def info(self) -> dict[str, Any]:
-        return {
-            "interpolation": self.supports_interpolation,
-            "style_transfer": self.has_style,
-            "image_size": _image_size(self.pipe),
-            "model": type(getattr(self.pipe, "generator", self.pipe)).__name__,
-        }
+        return dict(self._info)
 
     def generate(self, req: GenerateRequest) -> list[Image.Image]:
         seeds = list(range(req.seed, req.seed + req.n))  # image k is the same whatever n is
@@ -417,7 +420,7 @@ def serve(pretrained: Path, host: str, port: int, device: str, max_images: int) 
     run_server(app, host, port)
 
 
-__all__: Sequence[str] = [
+__all__ = [
     "DemoModel",
     "GenerateRequest",
     "ServeLimits",

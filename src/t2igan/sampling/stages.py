@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from t2igan.utils.errors import T2IError
 from t2igan.utils.images import make_grid, save_image
 from t2igan.utils.seed import parse_seeds
 
-__all__ = ["load_stage_generator", "stage_grid", "stage_images", "test_caption_embeddings"]
+__all__ = ["load_stage_generator", "stage_grid", "stage_images", "test_caption_embeddings", "test_real_images"]
 
 
 def load_stage_generator(path: str | Path) -> torch.nn.Module:
@@ -44,8 +45,7 @@ def _run_config(path: Path) -> dict:
     raise T2IError("no config.yaml beside this model", path=path, hint="pass a run folder made by `t2igan train`")
 
 
-def test_caption_embeddings(run_dir: str | Path, n: int = 64, seed: int = 0) -> tuple[torch.Tensor, list[str]]:
-    """Embeddings ``[n, D]`` and texts of the first caption of ``n`` test-split images of the run's own cache."""
+def _pick(run_dir: str | Path, n: int, seed: int, split: str) -> tuple[Any, str, np.ndarray]:
     from t2igan.data.cache import PreparedCache
 
     cfg = _run_config(Path(run_dir))
@@ -57,13 +57,27 @@ def test_caption_embeddings(run_dir: str | Path, n: int = 64, seed: int = 0) -> 
     key = data.get("embeddings") or (keys[0] if keys else None)
     if key is None:
         raise T2IError("the run's cache holds no embeddings", path=data["cache"])
-    idx = cache.test_indices()
+    idx = cache.test_indices() if split == "test" else cache.train_indices()
     if len(idx) == 0:
         idx = np.arange(cache.n)
-    pick = np.random.default_rng(seed).permutation(idx)[:n]
+    return cache, key, np.random.default_rng(seed).permutation(idx)[:n]
+
+
+def test_caption_embeddings(
+    run_dir: str | Path, n: int = 64, seed: int = 0, split: str = "test"
+) -> tuple[torch.Tensor, list[str]]:
+    """Embeddings ``[n, D]`` and texts of the first caption of ``n`` random ``split`` images of the run's cache."""
+    cache, key, pick = _pick(run_dir, n, seed, split)
     flat = cache.caption_offsets[pick]
     emb = torch.from_numpy(np.asarray(cache.embeddings(key)[flat], dtype=np.float32))
     return emb, [str(cache.flat_captions[int(i)]) for i in flat]
+
+
+def test_real_images(run_dir: str | Path, size: int, n: int = 64, seed: int = 0, split: str = "test") -> torch.Tensor:
+    """The real images ``[n, 3, size, size]`` in [-1, 1] behind `test_caption_embeddings` (same arguments)."""
+    cache, _, pick = _pick(run_dir, n, seed, split)
+    x = torch.from_numpy(np.ascontiguousarray(cache.images(size)[np.sort(pick)]))
+    return x.permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
 @torch.inference_mode()
@@ -121,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("captions", nargs="*", help="captions (or --test-captions N from the run's cache)")
     ap.add_argument("--seeds", default="0-3")
     ap.add_argument("--test-captions", type=int, default=0, help="use N test-split captions of the run's cache")
+    ap.add_argument("--split", choices=["test", "train"], default="test", help="split of --test-captions")
     ap.add_argument("--ca-mean", action="store_true", help="turn CA sampling off (ĉ = μ)")
     ap.add_argument("--scale", type=int, default=1)
     ap.add_argument("--out", default="stages.png")
@@ -128,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     emb = None
     caps = list(args.captions)
     if args.test_captions:
-        emb, caps = test_caption_embeddings(args.model, args.test_captions)
+        emb, caps = test_caption_embeddings(args.model, args.test_captions, split=args.split)
     if not caps:
         raise SystemExit("give captions or --test-captions N")
     grid = stage_grid(args.model, caps, parse_seeds(args.seeds), text_embeddings=emb, ca_mean=args.ca_mean,

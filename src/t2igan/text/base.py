@@ -112,6 +112,8 @@ class TextEncoder(nn.Module, ABC):
 
     #: Short human-readable name, e.g. ``"char-cnn-rnn"``; used in cache keys.
     name: str = ""
+    #: Where ``load_text_encoder`` found it: an absolute folder path or a built-in name (``None`` if built in code).
+    source: str | None = None
 
     @property
     @abstractmethod
@@ -153,6 +155,8 @@ class TextEncoder(nn.Module, ABC):
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        if self.source is None:
+            self.source = str(folder.resolve())
         state = self.weights_to_save()
         if state:
             from safetensors.torch import save_file
@@ -225,7 +229,9 @@ def load_text_encoder(dir_or_name: str | Path) -> TextEncoder:
     key = str(dir_or_name).strip().lower()
     if key in _BUILTIN_NAMES and not Path(dir_or_name).exists():
         cls = _import_target(_LOADERS[_BUILTIN_NAMES[key]])
-        return cls._from_config_dir(None, {})
+        enc = cls._from_config_dir(None, {})
+        enc.source = _BUILTIN_NAMES[key]
+        return enc
     folder = Path(dir_or_name)
     cfg_path = folder / CONFIG_NAME
     if not folder.exists():
@@ -252,4 +258,6 @@ def load_text_encoder(dir_or_name: str | Path) -> TextEncoder:
             hint=f"expected one of {sorted(_LOADERS)}",
         )
     cls = _import_target(_LOADERS[type_name])
-    return cls._from_config_dir(folder, dict(meta.get("config") or {}))
+    enc = cls._from_config_dir(folder, dict(meta.get("config") or {}))
+    enc.source = str(folder.resolve())
+    return enc

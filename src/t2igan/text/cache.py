@@ -57,6 +57,7 @@ def encode_captions(
     meta = {
         "encoder": encoder.type_name,
         "encoder_name": encoder.name,
+        "encoder_source": encoder.source,  # load_text_encoder(this) gives the encoder back (folder or "minilm")
         "encoder_fingerprint": encoder.fingerprint(),
         "encoder_config": encoder.get_config(),
         "dim": int(encoder.dim),

@@ -216,3 +216,42 @@ def store_precomputed(cache: Any, per_image: Sequence[np.ndarray] | np.ndarray, 
     if not cache.has_embeddings(key):
         cache.save_embeddings(key, out, {"encoder": "precomputed", "source": str(source), "dim": dim})
     return key
+
+
+def _image_key(name: str) -> str:
+    """``"class_00001/image_06734.jpg"`` → ``"image_06734"`` (how files of the three formats name an image)."""
+    p = Path(str(name))
+    return p.stem if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".t7", ".txt") else p.name
+
+
+def import_precomputed(cache: Any, path: str | Path) -> str:
+    """Put a published embedding file into ``cache`` and return its key (``precomputed-<fingerprint>``).
+
+    A StackGAN pickle must list the cache's images in order; Reed ``.t7`` folders and the port's HDF5 (all splits) are
+    matched to the cache's images by image name (``image_06734``), so every cached image needs an entry.
+    """
+    path = Path(path)
+    data = read_embeddings(path) if path.suffix.lower() not in (".h5", ".hdf5") else None
+    if isinstance(data, np.ndarray):
+        return store_precomputed(cache, data, str(path))
+    by_name: dict[str, list[np.ndarray]] = {}
+    if data is None:  # HDF5: one row per (image, caption) example, in every split
+        h5py = _need("h5py")
+        with h5py.File(path, "r") as f:
+            splits = list(f.keys())
+        for split in splits:
+            d = read_hdf5_embeddings(path, split)
+            for name, row in zip(d["names"], d["embeddings"], strict=True):
+                by_name.setdefault(_image_key(name), []).append(row)
+    else:
+        for key, rows in data.items():
+            by_name.setdefault(_image_key(key), []).extend(list(rows))
+    names = [_image_key(n) for n in cache.names]
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise T2IError(
+            f"no embeddings for {len(missing)} of {len(names)} images (e.g. {missing[0]!r})",
+            path=path,
+            hint="the embedding file must come from the same dataset as DATA",
+        )
+    return store_precomputed(cache, [np.stack(by_name[n]) for n in names], str(path))

@@ -239,11 +239,12 @@ def _train_sje(
             "already holds a DS-SJE run", path=out, hint="pass --resume to continue it or choose a new --out"
         )
     t0 = time.perf_counter()
-    torch.manual_seed(derive_seed(cfg.seed, "sje-init"))  # parameter init is the only global-RNG use
-    text_enc = CharCnnRnn.from_preset(cfg.text_preset)
     feat_dim = 0 if image_features is None else int(image_features.shape[1])
-    img_cfg = SjeImageConfig(text_enc.dim, cfg.image_size, cfg.image_channels, feat_dim, cfg.image_extra_conv)
-    img_enc: SjeImageEncoder = SjeFeatureEncoder(img_cfg) if feat_dim else SjeImageEncoder(img_cfg)
+    with torch.random.fork_rng(devices=[]):  # nn.Module init draws from the global RNG: seed it, then restore it
+        torch.manual_seed(derive_seed(cfg.seed, "sje-init"))
+        text_enc = CharCnnRnn.from_preset(cfg.text_preset)
+        img_cfg = SjeImageConfig(text_enc.dim, cfg.image_size, cfg.image_channels, feat_dim, cfg.image_extra_conv)
+        img_enc: SjeImageEncoder = SjeFeatureEncoder(img_cfg) if feat_dim else SjeImageEncoder(img_cfg)
     params = list(text_enc.parameters()) + list(img_enc.parameters())
     if cfg.optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=cfg.lr)

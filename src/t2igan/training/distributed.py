@@ -23,7 +23,7 @@ How the pieces divide the work (what PyTorch's DistributedSampler + DistributedD
   the NaN guard makes the same skip/stop decision everywhere (and no rank is left waiting in a collective).
 
 Multi-node: run the same torchrun command on every node with ``--nnodes=M --node_rank=i
---rdzv_backend=c10d --rdzv_endpoint=HOST:PORT`` (see docs/training.md / README).
+--rdzv_backend=c10d --rdzv_endpoint=HOST:PORT`` (see docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class DistContext:
             by_dtype.setdefault(g.dtype, []).append(g)
         for group in by_dtype.values():
             flat = torch.cat([g.reshape(-1) for g in group]).mul_(scale)
-            dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+            _collective(dist.all_reduce, flat, op=dist.ReduceOp.SUM)
             offset = 0
             for g in group:
                 n = g.numel()
@@ -112,7 +112,7 @@ class DistContext:
             return
         with torch.no_grad():
             for t in list(module.parameters()) + list(module.buffers()):
-                dist.broadcast(t.data, src=0)
+                _collective(dist.broadcast, t.data, src=0)
 
     def wrap(self, module: nn.Module, **ddp_kwargs: Any) -> nn.Module:
         """`DistributedDataParallel` around ``module`` (for systems that call ``loss.backward()``); identity if
@@ -143,20 +143,33 @@ class DistContext:
         if not self.enabled:
             return flag
         t = torch.tensor([0 if flag else 1], dtype=torch.int64, device=self.device)
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        _collective(dist.all_reduce, t, op=dist.ReduceOp.SUM)
         return int(t.item()) == 0
 
     def barrier(self) -> None:
         if self.enabled:
             if self.backend == "nccl":
-                dist.barrier(device_ids=[self.device.index or 0])
+                _collective(dist.barrier, device_ids=[self.device.index or 0])
             else:
-                dist.barrier()
+                _collective(dist.barrier)
 
     def close(self) -> None:
         """Leave the process group (idempotent)."""
         if self.enabled and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _collective(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a collective; if another process of the job died (connection reset, timeout), say so in one line."""
+    try:
+        return fn(*args, **kwargs)
+    except RuntimeError as e:  # DistBackendError / DistNetworkError subclass RuntimeError
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise T2IError(
+            f"lost contact with another training process ({first[:160]})",
+            hint="see the other ranks' messages above; the last checkpoint is intact — rerun the same torchrun "
+            "command with --resume",
+        ) from None
 
 
 def launched_by_torchrun() -> bool:

@@ -25,7 +25,7 @@ from torch import nn
 from t2igan.losses.gan import GanClsLoss, HingeLoss, interpolate_embeddings, matching_aware_gp
 from t2igan.models.reed import ReedConfig, ReedDiscriminator, ReedGenerator, reed_config
 from t2igan.training.config import TrainConfig
-from t2igan.training.system import GanSystem
+from t2igan.training.system import GanSystem, resolve_precision
 
 
 class ReedSystem(GanSystem):
@@ -52,7 +52,7 @@ class ReedSystem(GanSystem):
         lc = cfg.loss
         cls_weight = lc.cls_weight if lc.uses_cls else 0.0
         self.loss = HingeLoss(cls_weight) if lc.kind == "hinge" else GanClsLoss(cls_weight)
-        self.autocast_dtype = torch.bfloat16 if cfg.train.precision == "bf16" else None
+        self.autocast_dtype = torch.bfloat16 if resolve_precision(cfg.train.precision, self.device) == "bf16" else None
         self._g_params = list(self.G.parameters())
         self._d_params = list(self.D.parameters())
         if cfg.train.compile:  # in place: state_dict keys stay the same

@@ -43,6 +43,22 @@ SYSTEMS: dict[str, str] = {
 }
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` → ``bf16`` where bf16 is native (CPUs with AVX512-BF16 or AMX, GPUs that support it), else ``fp32``.
+
+    On CPUs without it bf16 is emulated and slower than fp32."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    cpu = torch.cpu
+    native = (
+        getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+        or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
+    )
+    return "bf16" if native else "fp32"
+
+
 def get_system_class(name: str) -> type[GanSystem]:
     target = SYSTEMS.get(name)
     if target is None:

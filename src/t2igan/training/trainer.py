@@ -200,9 +200,10 @@ class Trainer:
         fixed = self._fixed_sample_inputs()
         self._writer = self._open_tensorboard()
         last: dict[str, float] = {}
-        bad, t_start, start_step, ips = 0, time.perf_counter(), self.step, 0.0
+        t_start, start_step, step_time = time.perf_counter(), self.step, 0.0
         budget = None if cfg.train.max_minutes is None else cfg.train.max_minutes * 60.0
         budget_reached = False
+        self._bad, self._ips = 0, 0.0
         with self._signals(), self._progress() as bar:
             while self.step < self.total_steps and not self._stop:
                 if budget is not None and self._agree(time.perf_counter() - t_start > budget):
@@ -215,36 +216,12 @@ class Trainer:
                     batch = {**batch, "image": torch.full_like(batch["image"], float("nan"))}
                 self.system.set_epoch(self.step / self.steps_per_epoch)
                 t0 = time.perf_counter()
-                out = self.system.train_step(batch, self.step)
+                last = self.system.train_step(batch, self.step)
                 dt = time.perf_counter() - t0
+                step_time += dt
                 self.step += 1
                 self._agree_stop()
-                ips = len(idx) * self.world_size / max(dt, 1e-9)
-                last = out
-                if out.get("nonfinite"):
-                    bad += 1
-                    self.log(f"warning: step {self.step}: non-finite loss/gradients, update skipped ({bad} in a row)")
-                    if bad >= cfg.train.max_bad_steps:
-                        self._checkpoint(reason="after non-finite steps")
-                        raise T2IError(
-                            f"training stopped: {bad} consecutive non-finite steps at step {self.step}",
-                            hint="lower optim.lr, try train.precision=fp32, or check the data",
-                        )
-                else:
-                    bad = 0
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(
-                        d=f"{out.get('loss_d', float('nan')):.3f}",
-                        g=f"{out.get('loss_g', float('nan')):.3f}",
-                        ips=f"{ips:.0f}",
-                    )
-                if self.step % cfg.train.log_every == 0 or self.step == self.total_steps:
-                    self._log_metrics(out, epoch, ips)
-                if self.step % cfg.train.sample_every == 0:
-                    self._sample_grid(fixed)
-                if self.step % cfg.train.ckpt_every == 0:
-                    self._checkpoint()
+                self._after_step(last, self.batch_size / max(dt, 1e-9), bar, fixed)
         stopped = self._stop
         if self.is_main:
             self._checkpoint(reason="interrupted" if stopped else "final")
@@ -263,10 +240,39 @@ class Trainer:
             "seconds": round(time.perf_counter() - t_start, 2),
             "steps_run": self.step - start_step,
             "last": last,
-            "images_per_s": round(ips, 1),
+            "images_per_s": round((self.step - start_step) * self.batch_size / max(step_time, 1e-9), 1),
             "run_dir": str(self.run_dir),
             "budget_reached": budget_reached,
         }
+
+    def _after_step(self, out: dict[str, float], ips: float, bar: Any, fixed: dict[str, Any]) -> None:
+        """NaN bookkeeping, progress bar, logs, sample grid and checkpoint after a step."""
+        t = self.cfg.train
+        self._ips = ips if self._ips == 0.0 else 0.9 * self._ips + 0.1 * ips  # smoothed global images/s
+        if out.get("nonfinite"):
+            self._bad += 1
+            self.log(f"warning: step {self.step}: non-finite loss/gradients, update skipped ({self._bad} in a row)")
+            if self._bad >= t.max_bad_steps:
+                self._checkpoint(reason="after non-finite steps")
+                raise T2IError(
+                    f"training stopped: {self._bad} consecutive non-finite steps at step {self.step}",
+                    hint="lower optim.lr, try train.precision=fp32, or check the data",
+                )
+        else:
+            self._bad = 0
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(
+                d=f"{out.get('loss_d', float('nan')):.3f}",
+                g=f"{out.get('loss_g', float('nan')):.3f}",
+                img_s=f"{self._ips:.0f}",
+            )
+        if self.step % t.log_every == 0 or self.step == self.total_steps:
+            self._log_metrics(out, self._ips)
+        if self.step % t.sample_every == 0:
+            self._sample_grid(fixed)
+        if self.step % t.ckpt_every == 0:
+            self._checkpoint()
 
     def request_stop(self) -> None:
         """Finish the current step, checkpoint and return from ``fit`` (what SIGTERM/Ctrl-C do)."""
@@ -367,7 +373,7 @@ class Trainer:
         return encoder, info
 
     # -- logging --------------------------------------------------------------------------------------------------
-    def _log_metrics(self, out: dict[str, float], epoch: int, ips: float) -> None:
+    def _log_metrics(self, out: dict[str, float], ips: float) -> None:
         if not self.is_main:
             return
         lr = {f"lr_{k[4:]}": o.param_groups[0]["lr"] for k, o in self.system.optimizers().items()}
