@@ -15,6 +15,8 @@ Prints a Markdown table on stderr and ONE JSON line on stdout.
 from __future__ import annotations
 
 import argparse
+import copy
+import importlib
 import json
 import os
 import platform
@@ -33,47 +35,40 @@ def prepare(out: Path, n_images: int, size: int, evaluator_steps: int, seed: int
     from t2igan.data.cache import PreparedCache
     from t2igan.data.oracle_text import ORACLE_KEY, save_attribute_onehot
     from t2igan.data.synthetic import synthesize_cache
-    from t2igan.metrics.evaluator import load_evaluator, train_evaluator
+    from t2igan.metrics.evaluator import get_or_train_evaluator
 
     cache = PreparedCache.open(synthesize_cache(out / "data", n=n_images, sizes=(size,), seed=seed))
     if not cache.has_embeddings(ORACLE_KEY):
         save_attribute_onehot(cache)
-    ev_dir = out / "evaluator"
-    if (ev_dir / "model.safetensors").exists():
-        ev = load_evaluator(ev_dir)
-    else:
-        ev = train_evaluator(cache, size=size, steps=evaluator_steps, seed=seed, progress=False)
-        ev.save_pretrained(ev_dir)
-        ev = load_evaluator(ev_dir)
+    # where `t2igan evaluate` looks by default, so the runs can be re-evaluated without --evaluator
+    ev = get_or_train_evaluator(cache, Path(cache.root) / "evaluator", size=size, steps=evaluator_steps, seed=seed)
     return cache, ev, ORACLE_KEY
 
 
-def train_variant(
-    variant: str,
-    cache,
-    key: str,
-    out: Path,
-    minutes: float,
-    steps: int | None,
-    seed: int,
-    preset: str,
-    threads: int | None = None,
-) -> dict:
+def base_config(cache, key: str, steps: int | None, seed: int, preset: str, threads: int | None, precision: str):
+    """The preset, read once for all variants (a long run never re-reads a preset file edited meanwhile)."""
     from t2igan.training.config import load_config
-    from t2igan.training.trainer import Trainer
 
     overrides = [
         f"data.cache={cache.root}",
         f"data.embeddings={key}",
-        f"run_dir={out / variant}",
-        f"loss.variant={variant}",
         f"train.steps={steps or 10**7}",
         "train.progress=false",
         "train.tensorboard=false",
+        f"train.precision={precision}",
         f"seed={seed}",
         *([f"train.threads={threads}"] if threads else []),
     ]
-    trainer = Trainer(load_config(preset, overrides=overrides))
+    return load_config(preset, overrides=overrides)
+
+
+def train_variant(variant: str, base, out: Path, minutes: float, steps: int | None) -> dict:
+    from t2igan.training.trainer import Trainer
+
+    cfg = copy.deepcopy(base)
+    cfg.loss.variant = variant
+    cfg.run_dir = str(out / variant)
+    trainer = Trainer(cfg.validate())
     done = threading.Event()
 
     def watch() -> None:  # same CPU budget: this process's CPU time (all threads), not wall time
@@ -93,6 +88,23 @@ def train_variant(
     if summary["stopped"]:
         trainer.export()
     return summary
+
+
+def _finished(run: Path, n: int) -> tuple[dict, dict] | None:
+    """(train summary, results) of a variant already trained and evaluated with the same n, from its metrics.jsonl."""
+    from t2igan.metrics.context import n_label
+
+    log = run / "metrics.jsonl"
+    if not log.exists():
+        return None
+    for line in reversed(log.read_text().splitlines()):
+        rec = json.loads(line)
+        res = rec.get("results", {})
+        if set(METRICS.split(",")) <= set(res) and res["attr_acc"]["protocol"].startswith(f"attr_acc_{n_label(n)}_"):
+            index = json.loads((run / "pretrained" / "model_index.json").read_text())
+            train = rec.get("snapshot", {}).get("train") or {"step": index.get("step"), "seconds": None}
+            return train, res
+    return None
 
 
 def _cpu_model() -> str:
@@ -119,12 +131,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--evaluator-steps", type=int, default=700)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", default="fp32", help="train.precision for every variant (fp32 | bf16)")
+    p.add_argument("--reuse", action="store_true", help="keep variants already trained and evaluated in --out")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    import t2igan.sampling  # noqa: F401  (import everything up front: a long run never mixes code versions)
+    # Import everything up front: a long run must never mix code versions when files change meanwhile.
+    for module in ("t2igan.sampling", "t2igan.training.trainer", "t2igan.data.oracle_text"):
+        importlib.import_module(module)
     from t2igan.metrics.context import EvalContext
     from t2igan.metrics.evaluate import record_results, run_metrics
     from t2igan.metrics.registry import load_all
@@ -135,15 +151,18 @@ def main(argv: list[str] | None = None) -> None:
     t0, load_start = time.time(), os.getloadavg()[0]
     cache, ev, key = prepare(args.out, args.images, args.size, args.evaluator_steps, args.seed)
     ceiling = ev.report["heldout_accuracy"]
+    base = base_config(cache, key, args.steps, args.seed, args.preset, args.threads, args.precision)
     rows = {}
     for variant in args.variants.split(","):
-        summary = train_variant(
-            variant, cache, key, args.out, args.minutes, args.steps, args.seed, args.preset, args.threads
-        )
-        generate, snapshot = pipeline_generate(args.out / variant, cache)
-        ctx = EvalContext(cache, generate, n=args.n, seed=args.seed, evaluator=ev, progress=False)
-        res = run_metrics(ctx, METRICS)
-        record_results(args.out / variant, res, snapshot)
+        done = _finished(args.out / variant, args.n) if args.reuse else None
+        if done is not None:
+            summary, res = done
+        else:
+            summary = train_variant(variant, base, args.out, args.minutes, args.steps)
+            generate, snapshot = pipeline_generate(args.out / variant, cache)
+            ctx = EvalContext(cache, generate, n=args.n, seed=args.seed, evaluator=ev, progress=False)
+            res = run_metrics(ctx, METRICS)
+            record_results(args.out / variant, res, {**snapshot, "train": summary})
         a = res["attr_acc"]
         rows[variant] = {
             "steps": summary["step"],
@@ -179,6 +198,7 @@ def main(argv: list[str] | None = None) -> None:
                 "steps": args.steps,
                 "n": args.n,
                 "preset": args.preset,
+                "precision": args.precision,
                 "condition": key,
                 "protocols": protocols,
                 "results": rows,

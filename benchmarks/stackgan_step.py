@@ -37,7 +37,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from t2igan.models.stackgan import StackGanConfig
 from t2igan.models.stackganpp import StackGanPPConfig
-from t2igan.sampling.stages import load_stage_generator, test_caption_embeddings, test_real_images
+from t2igan.sampling.stages import eval_caption_embeddings, eval_real_images, load_stage_generator
 from t2igan.training.stackgan_steps import OptimSettings, StackGanPPSteps, StackGanSteps
 
 PAPER = {
@@ -137,7 +137,7 @@ def high_frequency_share(images: torch.Tensor, cutoff: float = 0.25) -> torch.Te
 
 def sharpness(run_dir: Path, n: int = 64, seed: int = 0) -> dict[str, Any]:
     """Stage-II vs Stage-I-upsampled high-frequency share on the same captions and z (CA off: ĉ = μ)."""
-    gen, emb, captions = load_stage_generator(run_dir), *test_caption_embeddings(run_dir, n, seed)
+    gen, emb, captions = load_stage_generator(run_dir), *eval_caption_embeddings(run_dir, n, seed)
     gen.use_ca_mean = True
     z = torch.randn(emb.shape[0], gen.z_dim, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
@@ -148,7 +148,7 @@ def sharpness(run_dir: Path, n: int = 64, seed: int = 0) -> dict[str, Any]:
     up = F.interpolate(coarse, size=fine.shape[-2:], mode="bilinear", align_corners=False)
     hf_fine, hf_up = high_frequency_share(fine), high_frequency_share(up)
     try:
-        hf_real = float(high_frequency_share(test_real_images(run_dir, fine.shape[-1], n, seed)).mean())
+        hf_real = float(high_frequency_share(eval_real_images(run_dir, fine.shape[-1], n, seed)).mean())
     except Exception:  # the cache may lack the size; the figure stays useful without it
         hf_real = float("nan")
     return {

@@ -241,3 +241,34 @@ def test_tensorboard_optional(tiny_config, fake_dataset, monkeypatch):
     notes: list[str] = []
     Trainer(tiny_config("train.steps=1", "train.tensorboard=true", run="no_tb"), fake_dataset, log=notes.append).fit()
     assert any("tensorboard is not installed" in n for n in notes)
+
+
+def test_lean_step_gradients_equal_the_textbook_step(tiny_config, fake_dataset):
+    """reuse_d_fake + shared trunk give D the gradient of L_D with a detached fake, and G the gradient of L_G through
+    the (pre-update) D — exactly what separate, textbook passes give."""
+    import copy
+
+    import torch.nn.functional as F
+
+    cfg = tiny_config("loss.variant=gan-cls", "train.channels_last=false")
+    system = ReedSystem(cfg, 12, torch.device("cpu"))
+    G, D = copy.deepcopy(system.G), copy.deepcopy(system.D)
+    batch = fake_dataset.batch(np.arange(8), 0)
+    grads = {}
+    system.opt_d.step = lambda: grads.update(d=[p.grad.clone() for p in system.D.parameters()])  # type: ignore[method-assign]
+    system.opt_g.step = lambda: grads.update(g=[p.grad.clone() for p in system.G.parameters()])  # type: ignore[method-assign]
+    system.train_step(batch, 0)
+
+    z = torch.randn(8, system.z_dim, generator=system.step_generator(0))
+    x, h, hw = batch["image"], batch["text_emb"], batch["wrong_emb"]
+    fake = G(z, h)
+    bce = F.binary_cross_entropy_with_logits
+    real_l, wrong_l, fake_l = D(x, h), D(x, hw), D(fake.detach(), h)
+    loss_d = bce(real_l, torch.ones(8)) + 0.5 * bce(wrong_l, torch.zeros(8)) + 0.5 * bce(fake_l, torch.zeros(8))
+    ref_d = torch.autograd.grad(loss_d, list(D.parameters()))
+    loss_g = bce(D(fake, h), torch.ones(8))
+    ref_g = torch.autograd.grad(loss_g, list(G.parameters()))
+    for a, b in zip(grads["d"], ref_d, strict=True):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)
+    for a, b in zip(grads["g"], ref_g, strict=True):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)

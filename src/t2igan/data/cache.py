@@ -109,11 +109,26 @@ class PreparedCache:
         self.class_names: list[str] = list(self.meta["class_names"])
         self.attribute_names: list[str] = list(self.meta.get("attribute_names") or [])
         self.attribute_values: list[list[str]] = [list(v) for v in self.meta.get("attribute_values") or []]
-        self.class_ids: np.ndarray = np.load(self.root / "class_ids.npy")
-        self.is_test: np.ndarray = np.load(self.root / "is_test.npy")
+        self.class_ids: np.ndarray = self._load(self.root / "class_ids.npy", rows=self.n)
+        self.is_test: np.ndarray = self._load(self.root / "is_test.npy", rows=self.n)
         self.split: np.ndarray = np.where(self.is_test, "test", "train")
         attr = self.root / "attributes.npy"
-        self.attributes: np.ndarray | None = np.load(attr) if attr.is_file() else None
+        self.attributes: np.ndarray | None = self._load(attr, rows=self.n) if attr.is_file() else None
+
+    def _load(self, path: Path, *, rows: int | None = None, mmap: bool = False) -> np.ndarray:
+        """``np.load`` (never pickles) with a damaged or missing file turned into a one-line ``T2IError``."""
+        try:
+            arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as e:
+            reason = "missing" if isinstance(e, FileNotFoundError) else f"damaged ({str(e).splitlines()[0][:80]})"
+            raise T2IError(f"cache file is {reason}", path=path, hint=f"delete {self.root} and prepare again") from None
+        if rows is not None and (arr.ndim == 0 or arr.shape[0] != rows):
+            raise T2IError(
+                f"cache file has shape {arr.shape}, expected {rows} rows",
+                path=path,
+                hint=f"delete {self.root} and prepare again",
+            )
+        return arr
 
     @classmethod
     def open(cls, root: str | Path) -> PreparedCache:
@@ -131,12 +146,22 @@ class PreparedCache:
                 path=self.root,
                 hint=f"run: t2igan data prepare SRC --size {size} --out {self.root}",
             )
-        return np.load(self.root / f"images_{size}.npy", mmap_mode="r")
+        return self._load(self.root / f"images_{size}.npy", rows=self.n, mmap=True)
 
     # --- captions -------------------------------------------------------------------------------------------------
     @cached_property
     def _captions_json(self) -> dict[str, Any]:
-        return json.loads((self.root / "captions.json").read_text(encoding="utf-8"))
+        path = self.root / "captions.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if len(data["captions"]) != self.n:
+                raise ValueError(f"{len(data['captions'])} caption lists for {self.n} images")
+        except FileNotFoundError:
+            raise T2IError("cache file is missing", path=path, hint=f"delete {self.root} and prepare again") from None
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            hint = f"delete {self.root} and prepare again"
+            raise T2IError(f"cache file is damaged ({e})", path=path, hint=hint) from None
+        return data
 
     @property
     def names(self) -> list[str]:
@@ -210,7 +235,7 @@ class PreparedCache:
                 path=self.root,
                 hint="encode the captions first: t2igan encode …",
             )
-        return np.load(npy, mmap_mode="r")
+        return self._load(npy, rows=self.n_captions, mmap=True)
 
     def embedding_meta(self, key: str) -> dict[str, Any]:
         _, js = self._emb_paths(key)

@@ -25,7 +25,7 @@ from t2igan.utils.errors import T2IError
 from t2igan.utils.images import make_grid, save_image
 from t2igan.utils.seed import parse_seeds
 
-__all__ = ["load_stage_generator", "stage_grid", "stage_images", "test_caption_embeddings", "test_real_images"]
+__all__ = ["eval_caption_embeddings", "eval_real_images", "load_stage_generator", "stage_grid", "stage_images"]
 
 
 def load_stage_generator(path: str | Path) -> torch.nn.Module:
@@ -63,7 +63,7 @@ def _pick(run_dir: str | Path, n: int, seed: int, split: str) -> tuple[Any, str,
     return cache, key, np.random.default_rng(seed).permutation(idx)[:n]
 
 
-def test_caption_embeddings(
+def eval_caption_embeddings(
     run_dir: str | Path, n: int = 64, seed: int = 0, split: str = "test"
 ) -> tuple[torch.Tensor, list[str]]:
     """Embeddings ``[n, D]`` and texts of the first caption of ``n`` random ``split`` images of the run's cache."""
@@ -73,8 +73,8 @@ def test_caption_embeddings(
     return emb, [str(cache.flat_captions[int(i)]) for i in flat]
 
 
-def test_real_images(run_dir: str | Path, size: int, n: int = 64, seed: int = 0, split: str = "test") -> torch.Tensor:
-    """The real images ``[n, 3, size, size]`` in [-1, 1] behind `test_caption_embeddings` (same arguments)."""
+def eval_real_images(run_dir: str | Path, size: int, n: int = 64, seed: int = 0, split: str = "test") -> torch.Tensor:
+    """The real images ``[n, 3, size, size]`` in [-1, 1] behind `eval_caption_embeddings` (same arguments)."""
     cache, _, pick = _pick(run_dir, n, seed, split)
     x = torch.from_numpy(np.ascontiguousarray(cache.images(size)[np.sort(pick)]))
     return x.permute(0, 3, 1, 2).float() / 127.5 - 1.0
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     emb = None
     caps = list(args.captions)
     if args.test_captions:
-        emb, caps = test_caption_embeddings(args.model, args.test_captions, split=args.split)
+        emb, caps = eval_caption_embeddings(args.model, args.test_captions, split=args.split)
     if not caps:
         raise SystemExit("give captions or --test-captions N")
     grid = stage_grid(args.model, caps, parse_seeds(args.seeds), text_embeddings=emb, ca_mean=args.ca_mean,

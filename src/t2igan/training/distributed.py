@@ -28,9 +28,11 @@ Multi-node: run the same torchrun command on every node with ``--nnodes=M --node
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,8 +156,13 @@ class DistContext:
                 _collective(dist.barrier)
 
     def close(self) -> None:
-        """Leave the process group (idempotent)."""
+        """Leave the process group (idempotent). On a clean exit every rank first meets at a barrier, so no rank
+        tears its connections down while another is still using them; while an exception is propagating (a peer may
+        be dead or elsewhere) it leaves at once."""
         if self.enabled and dist.is_initialized():
+            if sys.exc_info()[0] is None:
+                with contextlib.suppress(T2IError):
+                    self.barrier()
             dist.destroy_process_group()
 
 

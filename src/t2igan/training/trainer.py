@@ -134,6 +134,11 @@ class Trainer:
         t = cfg.train
         self.total_steps = t.steps if t.steps is not None else math.ceil((t.epochs or 0) * self.steps_per_epoch)
         probe = self.dataset.batch(np.arange(2), 0)
+        if "text_emb" not in probe:
+            raise T2IError(
+                "the dataset serves captions, not caption embeddings",
+                hint="encode the captions (t2igan encode) and set data.embeddings=KEY",
+            )
         self.text_dim = int(probe["text_emb"].shape[1])
         self.system: GanSystem = get_system_class(cfg.model.name)(cfg, self.text_dim, self.device)
         self.system.rank = self.rank
