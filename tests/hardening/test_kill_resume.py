@@ -116,6 +116,7 @@ def test_kill9_resume_is_bit_identical(hardening_sandbox: Path, reference_run: d
         timeout=120,
     )
     assert p.returncode == 0, p.stderr[-3000:]
+    assert not [q.name for q in (run / "checkpoints").iterdir() if q.name.startswith(".")]  # temp folder tidied
 
     # Identical to the run that was never interrupted: every tensor of the final checkpoint (G, D, optimiser
     # moments, RNG states), the exported generator's bytes and the metrics log (minus wall-clock fields).

@@ -170,7 +170,7 @@ def interpolate(
     out: str,
     scale: int,
 ) -> None:
-    """Interpolation strips as in Reed et al. 2016 §5.
+    """Interpolation strips like the figures of Reed 2016 §5: text or noise moves, left to right.
 
     \b
     Examples — text (z fixed per row, φ(t) moves from caption A to caption B):
@@ -209,7 +209,7 @@ def interpolate(
 # ------------------------------------------------------------------------------------------------------------ style
 @click.group("style")
 def style() -> None:
-    """Style encoder S of Reed et al. 2016 §4.4: train it, then redraw photos with new captions.
+    """Style encoder S (Reed 2016 §4.4): train it, then redraw photos with new captions.
 
     \b
     Examples:

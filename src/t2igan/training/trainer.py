@@ -22,8 +22,9 @@ one place models/gradients are wrapped; Reed's step all-reduces through ``system
 from __future__ import annotations
 
 import contextlib
-import json
 import math
+import os
+import shutil
 import signal
 import threading
 import time
@@ -37,11 +38,10 @@ import torch
 from t2igan.training.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
 from t2igan.training.config import TrainConfig
 from t2igan.training.export import export_pretrained
+from t2igan.training.run_log import RunLog, fixed_sample_inputs
 from t2igan.training.system import GanSystem, get_system_class
 from t2igan.utils.errors import T2IError
-from t2igan.utils.images import make_grid, save_image
-from t2igan.utils.io import atomic_write_text
-from t2igan.utils.seed import derive_seed, torch_generator
+from t2igan.utils.seed import derive_seed, seed_everything
 
 
 class BatchDataset(Protocol):
@@ -54,10 +54,16 @@ class BatchDataset(Protocol):
 
 def resolve_device(spec: str) -> torch.device:
     if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if spec.startswith("cuda") and not torch.cuda.is_available():
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    elif spec.startswith("cuda") and not torch.cuda.is_available():
         raise T2IError(f"train.device={spec} but CUDA is not available", hint="use train.device=cpu")
-    return torch.device(spec)
+    else:
+        device = torch.device(spec)
+    if device.type == "cuda":  # TF32 matmuls/convolutions, as under torchrun (web, R7)
+        from t2igan.training.distributed import enable_tf32
+
+        enable_tf32()
+    return device
 
 
 def build_dataset(cfg: TrainConfig, split: str | None = None) -> Any:
@@ -121,9 +127,15 @@ class Trainer:
         self.log = log if self.is_main else (lambda _msg: None)
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
+        # Library code draws only from seeded generators; this covers third-party code that uses global state,
+        # and makes the global RNG states stored in checkpoints identical between identical runs.
+        seed_everything(derive_seed(cfg.seed, "global", self.rank))
         self.device = dist.device if dist is not None else resolve_device(cfg.train.device)
         self.dataset = dataset if dataset is not None else build_dataset(cfg)
         self.run_dir = Path(cfg.run_dir)
+        # torch._dynamo, imported by the first optimiser step, makes its cache folder under $TMPDIR: keep it in the
+        # run folder, so a run writes nowhere else (web, R1; tests/hardening/test_output_paths.py).
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(self.run_dir.resolve() / ".cache" / "torchinductor"))
         self.batch_size = cfg.train.batch_size  # global batch: all ranks count steps the same way
         self.steps_per_epoch = len(self.dataset) // self.batch_size
         if self.steps_per_epoch == 0:
@@ -146,7 +158,7 @@ class Trainer:
         self.step = 0
         self._perm_cache: tuple[int, np.ndarray] | None = None
         self._stop = False
-        self._writer: Any = None
+        self.runlog = RunLog(self.run_dir, enabled=self.is_main, tensorboard=cfg.train.tensorboard, log=self.log)
         self._last_ckpt = -1
 
     # -- data: order and sharding ---------------------------------------------------------------------------------
@@ -199,11 +211,14 @@ class Trainer:
         if self.is_main:
             for sub in ("checkpoints", "samples", "logs"):
                 (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+            # A process killed while writing a checkpoint leaves its hidden temporary folder (never read): tidy up.
+            for stale in (self.run_dir / "checkpoints").glob(".step_*"):  # (web, R2)
+                shutil.rmtree(stale, ignore_errors=True)
             cfg.save_yaml(self.run_dir / "config.yaml")
         if self.resume:
             self._restore()
-        fixed = self._fixed_sample_inputs()
-        self._writer = self._open_tensorboard()
+        fixed = fixed_sample_inputs(self.dataset, self.system.z_dim, cfg.seed, cfg.train.sample_n)
+        self.runlog.open()
         last: dict[str, float] = {}
         t_start, start_step, step_time = time.perf_counter(), self.step, 0.0
         budget = None if cfg.train.max_minutes is None else cfg.train.max_minutes * 60.0
@@ -235,8 +250,7 @@ class Trainer:
                     self._sample_grid(fixed)
                 if cfg.train.export:
                     self.export()
-        if self._writer is not None:
-            self._writer.close()
+        self.runlog.close()
         if self.dist is not None:
             self.dist.barrier()  # rank 0 may still be writing the export
         return {
@@ -325,7 +339,7 @@ class Trainer:
         set_rng_state(ckpt["state"]["rng"])
         self._broadcast()
         self.step = self._last_ckpt = ckpt["step"]
-        self._truncate_metrics(self.step)
+        self.runlog.truncate(self.step)
         self.log(f"resumed from {ckpt['path']} (step {self.step})")
 
     def export(self, folder: str | Path | None = None) -> Path:
@@ -379,74 +393,25 @@ class Trainer:
 
     # -- logging --------------------------------------------------------------------------------------------------
     def _log_metrics(self, out: dict[str, float], ips: float) -> None:
-        if not self.is_main:
-            return
         lr = {f"lr_{k[4:]}": o.param_groups[0]["lr"] for k, o in self.system.optimizers().items()}
+        epoch = round(self.step / self.steps_per_epoch, 4)
         rec = {
             "step": self.step,
-            "epoch": round(self.step / self.steps_per_epoch, 4),
+            "epoch": epoch,
             **out,
             **lr,
             "images_per_s": round(ips, 2),
             "time": round(time.time(), 3),
         }
-        with open(self.run_dir / "logs" / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(rec) + "\n")
-        if self._writer is not None:
-            for k, v in rec.items():
-                if k not in ("step", "time") and isinstance(v, (int, float)):
-                    self._writer.add_scalar(f"train/{k}", v, self.step)
-
-    def _truncate_metrics(self, step: int) -> None:
-        """On resume, drop log lines written after the checkpoint (they will be written again)."""
-        path = self.run_dir / "logs" / "metrics.jsonl"
-        if not self.is_main or not path.is_file():
-            return
-        keep = [ln for ln in path.read_text().splitlines() if ln.strip() and _line_step(ln) <= step]
-        atomic_write_text(path, "".join(ln + "\n" for ln in keep))
-
-    def _open_tensorboard(self) -> Any:
-        if not (self.is_main and self.cfg.train.tensorboard):
-            return None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            self.log(
-                "note: tensorboard is not installed — logging to logs/metrics.jsonl only "
-                "(pip install 't2igan[tensorboard]')"
-            )
-            return None
-        return SummaryWriter(str(self.run_dir / "logs"))
-
-    def _fixed_sample_inputs(self) -> dict[str, Any]:
-        """Fixed captions (the first samples of the data) × fixed z, the same at every grid and after resume."""
-        n = min(self.cfg.train.sample_n, len(self.dataset))
-        b = self.dataset.batch(np.arange(n), 0)
-        cols = 8
-        g = torch_generator(derive_seed(self.cfg.seed, "fixed-z"))
-        z = torch.randn(cols, self.system.z_dim, generator=g)
-        captions: list[str] = []
-        cache = getattr(self.dataset, "cache", None)
-        if cache is not None and "caption_idx" in b:
-            with contextlib.suppress(Exception):
-                captions = [str(cache.flat_captions[int(i)]) for i in b["caption_idx"]]
-        return {
-            "z": z.repeat(n, 1),
-            "text_emb": b["text_emb"].float().repeat_interleave(cols, 0),
-            "captions": captions,
-            "cols": cols,
-        }
+        self.runlog.metrics(rec)
 
     def _sample_grid(self, fixed: dict[str, Any]) -> None:
         if not self.is_main:
             return
         images = self.system.sample(fixed["z"], fixed["text_emb"])
-        if isinstance(images, list):
-            images = images[-1]
-        grid = make_grid(images, fixed["cols"], row_captions=fixed["captions"] or None)
-        save_image(grid, self.run_dir / "samples" / f"step_{self.step:07d}.png")
-        if self._writer is not None:
-            self._writer.add_image("samples", np.asarray(grid), self.step, dataformats="HWC")
+        self.runlog.grid(
+            self.step, images[-1] if isinstance(images, list) else images, fixed["cols"], fixed["captions"]
+        )
 
     @contextlib.contextmanager
     def _progress(self) -> Iterator[Any]:
@@ -480,13 +445,6 @@ class Trainer:
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
-
-
-def _line_step(line: str) -> int:
-    try:
-        return int(json.loads(line).get("step", 0))
-    except (json.JSONDecodeError, AttributeError, ValueError, TypeError):
-        return 1 << 62  # drop unparsable lines
 
 
 def load_run_system(run_dir: str | Path, device: str | torch.device = "cpu") -> GanSystem:
