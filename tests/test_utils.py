@@ -61,3 +61,17 @@ def test_atomic_files_get_normal_permissions(tmp_path):
         os.umask(mask)
     assert (tmp_path / "f.json").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
+
+
+def test_read_json_errors_name_the_file(tmp_path):
+    from t2igan.utils.errors import T2IError
+    from t2igan.utils.io import read_json
+
+    bad = tmp_path / "c.json"
+    bad.write_bytes(b"{oops")
+    with pytest.raises(T2IError, match=r"c\.json"):
+        read_json(bad)
+    with pytest.raises(T2IError, match="missing"):
+        read_json(tmp_path / "none.json")
+    bad.write_text('{"a": 1}')
+    assert read_json(bad) == {"a": 1}

@@ -264,15 +264,19 @@ class T2IPipeline:
                 chunks.append(list(out) if isinstance(out, (list, tuple)) else [out])
         return [torch.cat([c[s] for c in chunks]).float().cpu() for s in range(len(chunks[0]))]
 
-    def encode_style(self, images: torch.Tensor | Sequence[Image.Image]) -> torch.Tensor:
-        """s = S(x) (Reed 2016 §4.4): images (PIL list, or [N,3,H,W] in [-1, 1]) → ``[N, z_dim]``."""
+    def require_style_encoder(self) -> nn.Module:
+        """The style encoder S, or a one-line error saying how to train one."""
         if self.style_encoder is None:
             raise T2IError(
                 "this model has no style encoder",
                 path=self.path,
                 hint="train one first: t2igan style train DIR --data CACHE",
             )
-        size = self.style_encoder.config.image_size
+        return self.style_encoder
+
+    def encode_style(self, images: torch.Tensor | Sequence[Image.Image]) -> torch.Tensor:
+        """s = S(x) (Reed 2016 §4.4): images (PIL list, or [N,3,H,W] in [-1, 1]) → ``[N, z_dim]``."""
+        size = self.require_style_encoder().config.image_size
         if not isinstance(images, torch.Tensor):
             images = torch.stack([pil_to_tensor(im, size) for im in images])
         if images.shape[-1] != size or images.shape[-2] != size:

@@ -62,13 +62,7 @@ def style_transfer(
     text_embeddings: torch.Tensor | None = None,
 ) -> StyleTransferResult:
     """Redraw each query image ``[Q, 3, H, W]`` (in [-1, 1], H = S's size) with each caption."""
-    if pipe.style_encoder is None:
-        raise T2IError(
-            "this model has no style encoder",
-            path=pipe.path,
-            hint="train one first: t2igan style train DIR --data CACHE",
-        )
-    size = pipe.style_encoder.config.image_size
+    size = pipe.require_style_encoder().config.image_size
     if queries.dim() != 4 or queries.shape[1:] != (3, size, size):
         raise T2IError(f"query images must be [Q, 3, {size}, {size}], got {tuple(queries.shape)}")
     if text_embeddings is None:

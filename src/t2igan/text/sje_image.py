@@ -10,7 +10,6 @@ R-precision needs: ``cos(θ(image), φ(caption))``.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from t2igan.utils.errors import T2IError
+from t2igan.utils.io import read_json
 
 IMAGE_ENCODER_DIR = "image_encoder"
 
@@ -152,7 +152,7 @@ def load_sje_image_encoder(folder: str | Path) -> SjeImageEncoder:
             path=folder,
             hint="only char-CNN-RNN encoders trained with `t2igan encode train` carry the image side",
         )
-    meta = json.loads(cfg_path.read_text())
+    meta = read_json(cfg_path, hint="re-train it with `t2igan encode train`")
     if meta.get("type") not in ("sje-image", "sje-features"):
         raise T2IError(f"is a {meta.get('type')!r} folder, not a DS-SJE image encoder", path=folder)
     cfg = SjeImageConfig(**meta["config"])

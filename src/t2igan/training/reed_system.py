@@ -25,7 +25,7 @@ from torch import nn
 from t2igan.losses.gan import GanClsLoss, HingeLoss, interpolate_embeddings, matching_aware_gp
 from t2igan.models.reed import ReedConfig, ReedDiscriminator, ReedGenerator, reed_config
 from t2igan.training.config import TrainConfig
-from t2igan.training.system import GanSystem, resolve_precision
+from t2igan.training.system import GanSystem, resolve_precision, update_is_finite
 
 
 class ReedSystem(GanSystem):
@@ -203,13 +203,4 @@ class ReedSystem(GanSystem):
     def _finite(self, loss: torch.Tensor, params: list[nn.Parameter]) -> bool:
         """The loss and the gradients are finite (one fused norm over the gradients). Under DDP only the averaged
         gradients decide — they are the same on every rank, so all ranks skip or step together."""
-        if self.grad_sync is None and not bool(torch.isfinite(loss)):
-            return False
-        return _grads_finite(params)
-
-
-def _grads_finite(params: list[nn.Parameter]) -> bool:
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return True
-    return bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all())
+        return update_is_finite(loss, params, synced=self.grad_sync is not None)

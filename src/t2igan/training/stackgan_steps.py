@@ -36,6 +36,7 @@ from t2igan.losses.stackgan import (
 )
 from t2igan.models.stackgan import StackGanConfig, StackGanDiscriminator, StackGanGenerator
 from t2igan.models.stackganpp import StackGanPPConfig, StackGanPPDiscriminators, StackGanPPGenerator
+from t2igan.training.system import update_is_finite
 from t2igan.utils.errors import T2IError
 
 __all__ = ["OptimSettings", "StackGanPPSteps", "StackGanSteps", "images_at"]
@@ -128,7 +129,7 @@ class _Steps:
         torch.autograd.backward(loss, inputs=params)
         if self.grad_sync is not None:
             self.grad_sync([p.grad for p in params if p.grad is not None])
-        if _finite(loss, params):
+        if update_is_finite(loss, params, synced=self.grad_sync is not None):
             opt.step()
             return True
         with torch.no_grad():
@@ -136,14 +137,6 @@ class _Steps:
                 for b, s in zip(m.buffers(), bufs, strict=True):
                     b.copy_(s)
         return False
-
-
-def _finite(loss: torch.Tensor, params: list[nn.Parameter]) -> bool:
-    """The loss and every gradient are finite (one fused norm over the gradients)."""
-    if not bool(torch.isfinite(loss)):
-        return False
-    grads = [p.grad for p in params if p.grad is not None]
-    return not grads or bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all())
 
 
 def _buffers(*modules: nn.Module) -> list[list[torch.Tensor]]:

@@ -146,6 +146,19 @@ class GanSystem(ABC):
         return True
 
 
+def update_is_finite(loss: torch.Tensor, params: list[nn.Parameter], *, synced: bool) -> bool:
+    """Whether an optimiser step may be taken: the loss and every gradient are finite (one fused norm).
+
+    Under DDP (``synced=True``, gradients already averaged across ranks) only the gradients decide: they are the same
+    on every rank, so all ranks skip or step together; a rank-local loss check could make one rank skip while the
+    others step, and hang the next all-reduce.
+    """
+    if not synced and not bool(torch.isfinite(loss)):
+        return False
+    grads = [p.grad for p in params if p.grad is not None]
+    return not grads or bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all())
+
+
 @contextlib.contextmanager
 def _seeded(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):

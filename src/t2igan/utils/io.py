@@ -89,6 +89,18 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def read_json(path: str | Path, *, hint: str | None = None) -> Any:
+    """Read a JSON file; a missing or unreadable one is a one-line ``T2IError`` naming the file."""
+    from t2igan.utils.errors import T2IError
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise T2IError("file is missing", path=path, hint=hint) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise T2IError(f"not readable JSON ({e})", path=path, hint=hint) from None
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
