@@ -31,22 +31,12 @@ def two_runs(tiny_cache, tmp_path_factory):
     return runs
 
 
+def _train_tiny_evaluator(cache, out):
+    main(["evaluator", "train", str(cache.root), "--out", str(out), "--size", "16", "--steps", "5", "--width", "8"])
+
+
 def test_evaluator_train_cli(tiny_cache, tmp_path, capsys):
-    main(
-        [
-            "evaluator",
-            "train",
-            str(tiny_cache.root),
-            "--out",
-            str(tmp_path / "ev"),
-            "--size",
-            "16",
-            "--steps",
-            "5",
-            "--width",
-            "8",
-        ]
-    )
+    _train_tiny_evaluator(tiny_cache, tmp_path / "ev")
     out = capsys.readouterr().out
     assert "held-out real" in out and (tmp_path / "ev" / "model.safetensors").exists()
     with pytest.raises(SystemExit) as e:
@@ -55,21 +45,7 @@ def test_evaluator_train_cli(tiny_cache, tmp_path, capsys):
 
 
 def test_evaluate_two_runs(two_runs, tiny_cache, tmp_path, capsys):
-    main(
-        [
-            "evaluator",
-            "train",
-            str(tiny_cache.root),
-            "--out",
-            str(tmp_path / "ev"),
-            "--size",
-            "16",
-            "--steps",
-            "5",
-            "--width",
-            "8",
-        ]
-    )
+    _train_tiny_evaluator(tiny_cache, tmp_path / "ev")
     report = tmp_path / "cmp"
     main(
         [
