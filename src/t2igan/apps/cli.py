@@ -6,7 +6,10 @@ Errors from bad input (`T2IError`) print as one line and exit with status 2.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
+import os
 import sys
 
 import click
@@ -54,19 +57,48 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    code = _run(argv)
+    if _is_torchrun_worker():
+        _hard_exit(code)
+    if code:
+        sys.exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
+    """Run the CLI; the exit status (0 = success)."""
     try:
         cli.main(args=argv, prog_name="t2igan", standalone_mode=False)
     except T2IError as e:
         click.echo(f"error: {e}", err=True)
-        sys.exit(2)
+        return 2
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        return 130
     except click.ClickException as e:
         e.show()
-        sys.exit(e.exit_code)
+        return e.exit_code
     except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
+        return e.exit_code
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        return 130
+    return 0
+
+
+def _is_torchrun_worker() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and "RANK" in os.environ
+
+
+def _hard_exit(code: int) -> None:
+    """Leave a torchrun worker without interpreter finalisation.
+
+    After ``destroy_process_group`` a gloo worker thread may still be releasing its last work item (tensors owned by
+    Python) when the interpreter shuts down; it then cannot take the GIL and the process aborts (SIGABRT, "terminate
+    called without an active exception"), turning a finished run into a failed torchrun job. Every file the run
+    writes is closed by now (checkpoints and exports are written atomically), so flush the streams and exit at once.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    logging.shutdown()
+    os._exit(code)
