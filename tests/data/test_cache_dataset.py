@@ -174,3 +174,14 @@ def test_single_class_split_falls_back_to_other_images(tmp_path):
     b = ds.batch(np.arange(3), 0)
     assert (b["wrong_index"].numpy() != b["index"].numpy()).all()
     assert b["caption"][1] in ("b", "c")
+
+
+def test_open_a_dataset_folder_finds_its_default_cache(tiny_synth_dir, tmp_path):
+    import shutil
+
+    src = shutil.copytree(tiny_synth_dir, tmp_path / "flowers")
+    with pytest.raises(T2IError, match="not a prepared cache"):
+        PreparedCache.open(src)
+    prepare_cache(src, sizes=(16,), progress=False)  # default --out: <src>/.t2igan_cache
+    c = PreparedCache.open(src)
+    assert c.root == src / ".t2igan_cache" and c.n == 60

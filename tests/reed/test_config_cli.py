@@ -97,6 +97,8 @@ def test_cli_train_and_resume(tmp_path, tiny_cache, capsys):
     captured = capsys.readouterr()
     assert "resumed from" in captured.err and "done: step 3" in captured.out
     assert json.loads((run / "pretrained" / "model_index.json").read_text())["step"] == 3
+    main(["train", "--out", str(run), "--resume"])  # at the last step already: no NaN losses, a plain message
+    assert "done: already at step 3; nothing to train" in capsys.readouterr().out
 
 
 def test_precision_auto_resolves():

@@ -272,3 +272,30 @@ def test_lean_step_gradients_equal_the_textbook_step(tiny_config, fake_dataset):
         assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)
     for a, b in zip(grads["g"], ref_g, strict=True):
         assert torch.allclose(a, b, atol=1e-6, rtol=1e-4)
+
+
+def test_export_finds_the_encoder_that_made_the_embeddings(tiny_config, tiny_cache, tmp_path):
+    """Embeddings from `t2igan encode captions --encoder DIR`: the export carries that encoder (typed captions work)
+    while DIR still holds it, and falls back to the precomputed marker once it is gone or changed."""
+    import shutil
+
+    from t2igan.sampling import T2IPipeline
+    from t2igan.text import CharCnnRnn, CharCnnRnnConfig, encode_captions, load_text_encoder
+
+    torch.manual_seed(0)
+    CharCnnRnn(CharCnnRnnConfig(conv_channels=(8, 8, 8), rnn_dim=8, embed_dim=12)).save_pretrained(tmp_path / "enc")
+    key = encode_captions(tiny_cache, load_text_encoder(tmp_path / "enc"), progress=False)
+    sets = [f"data.cache={tiny_cache.root}", f"data.embeddings={key}", "train.steps=1"]
+
+    run = Trainer(tiny_config(*sets, run="with"), log=lambda m: None)
+    run.fit()
+    index = json.loads((run.run_dir / "pretrained" / "model_index.json").read_text())
+    assert index["text_encoder"] == ["t2igan.text.char_cnn_rnn", "CharCnnRnn"]
+    pipe = T2IPipeline.from_pretrained(run.run_dir / "pretrained")
+    assert pipe(["a flower with blue petals"], seeds=[0], output_type="pt").images.shape[-1] == 16
+
+    shutil.rmtree(tmp_path / "enc")
+    gone = Trainer(tiny_config(*sets, run="without"), log=lambda m: None)
+    gone.fit()
+    assert json.loads((gone.run_dir / "pretrained" / "model_index.json").read_text())["text_encoder"] is None
+    assert (gone.run_dir / "pretrained" / "text_encoder" / "precomputed.json").is_file()

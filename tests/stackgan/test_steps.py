@@ -10,6 +10,7 @@ import torch
 
 from t2igan.models.stackgan import StackGanConfig
 from t2igan.models.stackganpp import StackGanPPConfig
+from t2igan.training.ema import ema_decay_at
 from t2igan.training.stackgan_steps import OptimSettings, StackGanPPSteps, StackGanSteps, images_at
 
 TINY = dict(text_dim=12, z_dim=6, condition_dim=4, gf_dim=8, df_dim=8)
@@ -82,6 +83,27 @@ def test_stackganpp_step_and_ema(conditional: bool) -> None:
     z = torch.randn(2, 6)
     imgs = steps.sample(z, torch.randn(2, 12) if conditional else None)
     assert [x.shape[-1] for x in imgs] == [16, 32]
+
+
+def test_ema_decay_warms_up_to_the_configured_decay() -> None:
+    assert ema_decay_at(0, 0.999) == pytest.approx(0.1)  # (1 + 0)/(10 + 0)
+    assert ema_decay_at(5, 0.999, start=10) == 0.0  # before ema_start: a copy of G
+    assert ema_decay_at(90, 0.999) == pytest.approx(0.91)
+    assert ema_decay_at(100_000, 0.999) == 0.999
+    assert ema_decay_at(100_000, 0.0) == 0.0
+
+
+def test_stackganpp_ema_follows_g_in_a_short_run() -> None:
+    """A fixed 0.999 kept ~the random init after a short run (grey EMA samples); the warm-up follows G."""
+    torch.manual_seed(0)
+    cfg = StackGanPPConfig(base_size=16, branch_num=2, r_num=1, **TINY)
+    steps = StackGanPPSteps(cfg, OptimSettings(lr_d=1e-3), ema_decay=0.999, seed=0)
+    start = [p.detach().clone() for p in steps.G.parameters()]
+    for i in range(4):
+        steps.train_step(_batch(seed=i), step=i)
+    moved = sum((p - s).norm() for p, s in zip(steps.G.parameters(), start, strict=True))
+    lag = sum((p - e).norm() for p, e in zip(steps.G.parameters(), steps.G_ema.parameters(), strict=True))
+    assert lag < 0.5 * moved
 
 
 def test_stackganpp_exact_resume() -> None:

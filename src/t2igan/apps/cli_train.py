@@ -92,10 +92,14 @@ def _train(cfg: TrainConfig, resume: bool) -> None:
     if trainer.is_main:
         last = summary["last"]
         state = "stopped (checkpoint saved; continue with --resume)" if summary["stopped"] else "done"
-        click.echo(
-            f"{state}: step {summary['step']}, {summary['seconds']} s, loss_d {last.get('loss_d', float('nan')):.4f}, "
-            f"loss_g {last.get('loss_g', float('nan')):.4f}, {summary['images_per_s']} images/s"
-        )
+        if last:
+            loss_d, loss_g = last.get("loss_d", float("nan")), last.get("loss_g", float("nan"))
+            click.echo(
+                f"{state}: step {summary['step']}, {summary['seconds']} s, loss_d {loss_d:.4f}, "
+                f"loss_g {loss_g:.4f}, {summary['images_per_s']} images/s"
+            )
+        else:  # resumed at (or past) the last step: nothing trained, the export is rewritten
+            click.echo(f"{state}: already at step {summary['step']}; nothing to train (raise train.steps to go on)")
         if not summary["stopped"] and cfg.train.export:
             click.echo(f"pretrained model: {trainer.run_dir / 'pretrained'}")
 

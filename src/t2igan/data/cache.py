@@ -36,6 +36,7 @@ from t2igan.utils.io import atomic_dir, atomic_path, atomic_write_json, fingerpr
 
 CACHE_FORMAT = "t2igan-cache"
 CACHE_VERSION = 1
+DEFAULT_CACHE_DIR = ".t2igan_cache"  # where `t2igan data prepare SRC` writes unless --out is given
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -86,6 +87,8 @@ class PreparedCache:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        if not (self.root / "meta.json").is_file() and (self.root / DEFAULT_CACHE_DIR / "meta.json").is_file():
+            self.root = self.root / DEFAULT_CACHE_DIR  # a dataset folder: its default cache
         meta_path = self.root / "meta.json"
         if not meta_path.is_file():
             raise T2IError(
@@ -132,6 +135,7 @@ class PreparedCache:
 
     @classmethod
     def open(cls, root: str | Path) -> PreparedCache:
+        """Open a cache folder, or a dataset folder prepared with the default ``--out`` (``<src>/.t2igan_cache``)."""
         return cls(root)
 
     def __repr__(self) -> str:
@@ -287,7 +291,7 @@ def prepare_cache(
     if not sizes or min(sizes) < 4:
         raise T2IError(f"bad sizes {sizes}", hint="pass --size 64 (and more --size for more resolutions)")
     src = Path(src)
-    out = Path(out) if out is not None else src / ".t2igan_cache"
+    out = Path(out) if out is not None else src / DEFAULT_CACHE_DIR
     source = load_source(src, skip_bad=skip_bad)
     fp = source_fingerprint(source)
     old = _existing(out)

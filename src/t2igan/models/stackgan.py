@@ -14,7 +14,7 @@ ICCV 2017 (arXiv:1612.03242). Layer for layer this follows the authors' PyTorch 
   D: strided convs to 4×4×(32·DF_DIM), conv3×3 back to 8·DF_DIM, conditional logit and (as in the PyTorch release)
   an unconditional logit.
 
-Sizes are configurable (`stage1_size`, `stage2_size`, powers of two) so that CPU presets (e.g. 32 → 64) and tests
+Sizes are configurable (`stage1_size`, `stage2_size`, powers of two) so that CPU presets (e.g. 64 → 128) and tests
 (16 → 32, widths 8) use the very same classes. Discriminators return *logits*; the losses use BCE-with-logits,
 which equals the release's Sigmoid + BCELoss but is numerically stable.
 
@@ -81,7 +81,7 @@ class StackGanConfig:
         if self.stage2_size < self.stage1_size:
             raise T2IError(
                 f"model.stage2_size ({self.stage2_size}) is smaller than model.stage1_size ({self.stage1_size})",
-                hint="Stage-II refines Stage-I: use e.g. 64 → 256 (paper) or 32 → 64 (CPU)",
+                hint="Stage-II refines Stage-I: use e.g. 64 → 256 (paper) or 64 → 128 (CPU)",
             )
         if self.stage1_size < 16:
             raise T2IError("model.stage1_size must be ≥ 16 (Stage-II encodes it ÷4)")

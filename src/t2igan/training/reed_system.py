@@ -25,6 +25,7 @@ from torch import nn
 from t2igan.losses.gan import GanClsLoss, HingeLoss, interpolate_embeddings, matching_aware_gp
 from t2igan.models.reed import ReedConfig, ReedDiscriminator, ReedGenerator, reed_config
 from t2igan.training.config import TrainConfig
+from t2igan.training.ema import ema_decay_at, update_ema
 from t2igan.training.system import GanSystem, resolve_precision, update_is_finite
 
 
@@ -180,25 +181,13 @@ class ReedSystem(GanSystem):
             out["nonfinite"] = 1.0
         return out
 
-    @torch.no_grad()
     def _update_ema(self, step: int) -> None:
-        """EMA of G's weights (as StackGAN++ and later GANs sample from): θ_ema ← d·θ_ema + (1 − d)·θ.
-
-        G is copied for the first ``optim.ema_start`` steps; then d = min(ema, (1 + n)/(10 + n)) after n averaged
-        steps (the warm-up of TensorFlow's ``ExponentialMovingAverage(num_updates=…)``), so short runs are not
-        dominated by early weights.
-        """
+        """EMA of G's weights with the decay warm-up of :func:`t2igan.training.ema.ema_decay_at` (G is copied for
+        the first ``optim.ema_start`` steps)."""
         if self.G_ema is None:
             return
-        n = step - self.cfg.optim.ema_start
-        decay = 0.0 if n < 0 else min(self.cfg.optim.ema, (1.0 + n) / (10.0 + n))
-        ema_p = list(self.G_ema.parameters())
-        if decay == 0.0:
-            torch._foreach_copy_(ema_p, self._g_params)
-        else:
-            torch._foreach_lerp_(ema_p, self._g_params, 1.0 - decay)
-        for be, bg in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
-            be.copy_(bg)
+        decay = ema_decay_at(step, self.cfg.optim.ema, self.cfg.optim.ema_start)
+        update_ema(self.G_ema, self.G, decay, self._g_params)
 
     def _finite(self, loss: torch.Tensor, params: list[nn.Parameter]) -> bool:
         """The loss and the gradients are finite (one fused norm over the gradients). Under DDP only the averaged

@@ -36,6 +36,7 @@ from t2igan.losses.stackgan import (
 )
 from t2igan.models.stackgan import StackGanConfig, StackGanDiscriminator, StackGanGenerator
 from t2igan.models.stackganpp import StackGanPPConfig, StackGanPPDiscriminators, StackGanPPGenerator
+from t2igan.training.ema import ema_decay_at, update_ema
 from t2igan.training.system import update_is_finite
 from t2igan.utils.errors import T2IError
 
@@ -244,12 +245,14 @@ class StackGanPPSteps(_Steps):
         optim: OptimSettings | None = None,
         *,
         ema_decay: float = 0.999,
+        ema_start: int = 0,
         seed: int = 0,
         device: str = "cpu",
     ) -> None:
         super().__init__(optim or OptimSettings(), seed, device)
         self.cfg = cfg
         self.ema_decay = ema_decay
+        self.ema_start = ema_start
         self.G = StackGanPPGenerator(cfg).to(self.device, memory_format=self.memory_format)
         self.Ds = StackGanPPDiscriminators(cfg).to(self.device, memory_format=self.memory_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if ema_decay > 0 else None
@@ -259,7 +262,10 @@ class StackGanPPSteps(_Steps):
         # one Adam over all Ds equals the release's one Adam per D (Adam is per-parameter)
         self.opt_d = self.adam(self.d_params, self.optim.lr_d)
 
-    def train_step(self, batch: dict[str, Any], generator: torch.Generator | None = None) -> dict[str, float]:
+    def train_step(
+        self, batch: dict[str, Any], generator: torch.Generator | None = None, step: int = 0
+    ) -> dict[str, float]:
+        """One D update and one G update on all branches; ``step`` (0-based) sets the EMA decay's warm-up."""
         cfg, G, Ds = self.cfg, self.G, self.Ds
         conditional = cfg.conditional
         reals = [self.to_input(images_at(batch, s)).float() for s in cfg.sizes]
@@ -325,20 +331,16 @@ class StackGanPPSteps(_Steps):
                 logs["color"] = float(cc.detach())
         out_logs = {"loss_d": float(loss_d.detach()), "loss_g": float(adv.detach()), **logs, **parts}
         if self.update(loss_g, self.g_params, self.opt_g, [G, Ds], saved):
-            self.update_ema()
+            self.update_ema(step)
         else:
             out_logs["nonfinite"] = 1.0
         return out_logs
 
-    @torch.no_grad()
-    def update_ema(self) -> None:
-        """θ_ema ← d·θ_ema + (1 − d)·θ (parameters); BN statistics copied from the live G."""
+    def update_ema(self, step: int) -> None:
+        """θ_ema ← d·θ_ema + (1 − d)·θ with the warm-up d = min(ema, (1 + n)/(10 + n)) (``training/ema.py``)."""
         if self.G_ema is None:
             return
-        ema_p = list(self.G_ema.parameters())
-        torch._foreach_lerp_(ema_p, [p.detach() for p in self.G.parameters()], 1.0 - self.ema_decay)
-        for be, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
-            be.copy_(b)
+        update_ema(self.G_ema, self.G, ema_decay_at(step, self.ema_decay, self.ema_start), self.g_params)
 
     @torch.no_grad()
     def sample(

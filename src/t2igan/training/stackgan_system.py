@@ -29,7 +29,7 @@ from t2igan.utils.seed import derive_seed, torch_generator
 # model.preset → architecture overrides (the paper values are the dataclass defaults).
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},  # GF_DIM 128, DF_DIM 64, R_NUM 4, 64 → 256
-    "cpu": {"gf_dim": 32, "df_dim": 32, "r_num": 2, "condition_dim": 64, "stage1_size": 32, "stage2_size": 64},
+    "cpu": {"gf_dim": 32, "df_dim": 32, "r_num": 2, "condition_dim": 64, "stage1_size": 64, "stage2_size": 128},
     "tiny": {"gf_dim": 8, "df_dim": 8, "r_num": 1, "condition_dim": 8, "z_dim": 16, "stage1_size": 16,
              "stage2_size": 32},
 }  # fmt: skip

@@ -26,7 +26,7 @@ from t2igan.utils.seed import derive_seed, torch_generator
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},  # GF_DIM = DF_DIM = 64, R_NUM 2, 64/128/256
-    "cpu": {"gf_dim": 16, "df_dim": 16, "condition_dim": 64, "base_size": 32, "branch_num": 2},
+    "cpu": {"gf_dim": 16, "df_dim": 16, "condition_dim": 64, "base_size": 64, "branch_num": 2},
     "tiny": {"gf_dim": 4, "df_dim": 8, "r_num": 1, "condition_dim": 8, "z_dim": 16, "base_size": 16,
              "branch_num": 2},
 }  # fmt: skip
@@ -48,9 +48,13 @@ class StackGanPPSystem(GanSystem):
             )
         with self.seeded_init():  # initial weights from derive_seed(seed, "init"), not the global RNG
             self.steps = StackGanPPSteps(
-                mc, optim_settings(cfg), ema_decay=cfg.optim.ema, seed=derive_seed(cfg.seed, "stackgan++"),
+                mc,
+                optim_settings(cfg),
+                ema_decay=cfg.optim.ema,
+                ema_start=cfg.optim.ema_start,
+                seed=derive_seed(cfg.seed, "stackgan++"),
                 device=str(device),
-            )  # fmt: skip
+            )
 
     @property
     def z_dim(self) -> int:
@@ -70,7 +74,7 @@ class StackGanPPSystem(GanSystem):
 
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         self.steps.grad_sync = self.grad_sync
-        return self.steps.train_step(batch, generator=self.step_generator(step))
+        return self.steps.train_step(batch, generator=self.step_generator(step), step=step)
 
     @torch.inference_mode()
     def sample(self, z: torch.Tensor, text_emb: torch.Tensor | None) -> list[torch.Tensor]:

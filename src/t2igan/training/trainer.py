@@ -377,19 +377,7 @@ class Trainer:
             from t2igan.text import load_text_encoder
 
             return load_text_encoder(self.cfg.data.text_encoder), info
-        encoder = None
-        name = meta.get("encoder_name")
-        if name:
-            try:  # an encoder loadable by name whose fingerprint matches the one that made the embeddings
-                from t2igan.text import load_text_encoder
-
-                candidate = load_text_encoder(name)
-                fp = meta.get("encoder_fingerprint")
-                if fp is None or getattr(candidate, "fingerprint", lambda: fp)() == fp:
-                    encoder = candidate
-            except Exception:
-                encoder = None
-        return encoder, info
+        return _encoder_that_made(meta), info
 
     # -- logging --------------------------------------------------------------------------------------------------
     def _log_metrics(self, out: dict[str, float], ips: float) -> None:
@@ -459,3 +447,22 @@ def load_run_system(run_dir: str | Path, device: str | torch.device = "cpu") -> 
     system = get_system_class(cfg.model.name)(cfg, int(ckpt["meta"]["text_dim"]), torch.device(device))
     system.load_state_dict(ckpt["state"]["system"])
     return system
+
+
+def _encoder_that_made(meta: dict[str, Any]) -> Any:
+    """The text encoder that made a cache's embeddings, if it can still be loaded here: its recorded folder
+    (``encoder_source``), then its name, accepted only when its fingerprint matches the recorded one. So a run
+    trained on `t2igan encode captions` embeddings exports an encoder, and typed captions work."""
+    from t2igan.text import load_text_encoder
+
+    want = meta.get("encoder_fingerprint")
+    for ref in (meta.get("encoder_source"), meta.get("encoder_name")):
+        if not ref:
+            continue
+        try:
+            candidate = load_text_encoder(ref)
+        except Exception:  # moved, deleted or not loadable by name: try the next, else stay "precomputed"
+            continue
+        if want is None or getattr(candidate, "fingerprint", lambda: want)() == want:
+            return candidate
+    return None
