@@ -111,3 +111,19 @@ def test_bad_config_is_a_user_error() -> None:
         StackGanConfig(stage1_size=48)
     with pytest.raises(T2IError):
         StackGanPPConfig.from_dict({"nope": 1})
+
+
+def test_stage_grid_names_stages_and_branches() -> None:
+    from t2igan.sampling.stages import stage_grid
+
+    sg = StackGanGenerator(StackGanConfig(stage=2, stage1_size=16, stage2_size=32, r_num=1, **TINY))
+    pp = StackGanPPGenerator(StackGanPPConfig(base_size=16, branch_num=2, r_num=1, **TINY))
+    emb = torch.randn(1, 12)
+    for g in (sg, pp):
+        grid = stage_grid(g, ["a caption"], seeds=[0, 1], text_embeddings=emb)
+        assert grid.width >= 4 * 32  # 2 seeds × 2 stages, each at the finest size
+
+    from t2igan.sampling.stages import _stage_names
+
+    assert _stage_names(sg, [16, 32]) == ["Stage-I", "Stage-II"]
+    assert _stage_names(pp, [16, 32]) == ["16px", "32px"]  # StackGAN++ branches are named by their size

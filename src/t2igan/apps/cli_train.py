@@ -24,11 +24,17 @@ Examples:
   # print the resolved config and model sizes without training:
   t2igan train -c reed_cpu --data CACHE --dry-run
 \b
+  # StackGAN: Stage-I, then Stage-II on the frozen Stage-I (CPU presets unless --config is given); StackGAN++:
+  t2igan train --model stackgan --stage 1 --data data/flowers128 --out runs/sg1
+  t2igan train --model stackgan --stage 2 --stage1 runs/sg1 --data data/flowers128 --out runs/sg2
+  t2igan train --model stackgan++ --data data/flowers128 --out runs/sgpp
+\b
   # two processes (DDP, gloo on CPU / NCCL on GPU); train.batch_size stays the global batch:
   torchrun --standalone --nproc_per_node=2 -m t2igan train -c reed_cpu --data CACHE --out runs/ddp
 \b
 Presets: reed_paper (Reed et al. 2016), reed_port (widths 64, no residual blocks), reed_cpu (synthetic flowers on a
-CPU), reed_tiny (seconds; smoke tests). Variants: --set loss.variant=gan|gan-cls|gan-int|gan-int-cls.
+CPU), reed_tiny (seconds; smoke tests), stackgan_stage{1,2}_{cpu,cub,oxford}, stackganpp_{cpu,uncond_cpu,cub,oxford}.
+Variants: --set loss.variant=gan|gan-cls|gan-int|gan-int-cls.
 See docs/training.md for every option and its source.
 """
 
@@ -37,7 +43,21 @@ See docs/training.md for every option and its source.
 @click.argument("config_arg", metavar="[CONFIG]", required=False)
 @click.option("-c", "--config", "config", metavar="CONFIG.yaml|PRESET", help="Config file or preset name.")
 @click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeat).")
-@click.option("--data", type=click.Path(), help="Prepared dataset cache (sets data.cache).")
+@click.option(
+    "--model",
+    "model",
+    metavar="NAME",
+    help="Model family: reed | stackgan | stackgan++. Without --config it picks the family's CPU preset.",
+)
+@click.option("--stage", type=click.IntRange(1, 2), help="StackGAN stage (sets model.stage).")
+@click.option(
+    "--stage1", type=click.Path(), help="StackGAN Stage-I run for Stage-II (sets model.stage1; implies stage 2)."
+)
+@click.option(
+    "--data",
+    type=click.Path(),
+    help="Dataset folder (uses its .t2igan_cache) or a prepared cache (sets data.cache).",
+)
 @click.option("--out", type=click.Path(), help="Run folder (sets run_dir).")
 @click.option("--resume", is_flag=True, help="Continue from the newest valid checkpoint in the run folder.")
 @click.option("--dry-run", is_flag=True, help="Resolve the config, build data and model, print a summary; no training.")
@@ -45,6 +65,9 @@ def train(
     config_arg: str | None,
     config: str | None,
     overrides: tuple[str, ...],
+    model: str | None,
+    stage: int | None,
+    stage1: str | None,
     data: str | None,
     out: str | None,
     resume: bool,
@@ -57,19 +80,43 @@ def train(
         raise T2IError("give the config once (positional or --config)")
     source = config or config_arg
     sets = list(overrides)
+    if stage1 is not None:
+        if stage == 1:
+            raise T2IError("--stage1 is for Stage-II", hint="use --stage 2 with --stage1 (or drop --stage)")
+        stage = 2
+        sets.append(f"model.stage1={stage1}")
+    if stage is not None:
+        sets.append(f"model.stage={stage}")
     if data:
         sets.append(f"data.cache={data}")
     if out:
         sets.append(f"run_dir={out}")
     if source is None and resume and out and (Path(out) / "config.yaml").is_file():
         source = str(Path(out) / "config.yaml")  # resume with the run's own resolved config
+    if source is None and model is not None:
+        source = default_config_for(model, stage)
     if source is None:
         raise T2IError("no config given", hint="pass --config reed_cpu (or a YAML file); see t2igan train --help")
     cfg = load_config(source, sets)
+    if model is not None and cfg.model.name != model:
+        raise T2IError(
+            f"--model {model} but config {source} is a {cfg.model.name} config",
+            hint="drop --model, or pass a config of that family",
+        )
+    if stage is not None and cfg.model.name != "stackgan":
+        raise T2IError(f"--stage/--stage1 are StackGAN options; config {source} is {cfg.model.name}")
     if dry_run:
         _dry_run(cfg)
         return
     _train(cfg, resume)
+
+
+def default_config_for(model: str, stage: int | None) -> str:
+    """The CPU preset of a model family (what ``--model`` alone trains)."""
+    defaults = {"reed": "reed_cpu", "stackgan": f"stackgan_stage{stage or 1}_cpu", "stackgan++": "stackganpp_cpu"}
+    if model not in defaults:
+        raise T2IError(f"no CPU preset for --model {model!r}", hint=f"choose from {sorted(defaults)} or pass --config")
+    return defaults[model]
 
 
 def _train(cfg: TrainConfig, resume: bool) -> None:

@@ -99,6 +99,17 @@ def stage_images(
     return [x.float().clamp(-1, 1) for x in (out if isinstance(out, (list, tuple)) else [out])]
 
 
+def _stage_names(generator: torch.nn.Module, sizes: list[int]) -> list[str]:
+    """Column names: StackGAN's stages (Stage-I, Stage-II), StackGAN++'s branches by size (64px, 128px)."""
+    from t2igan.models.stackganpp import StackGanPPGenerator
+
+    if len(sizes) == 1:
+        return [""]
+    if isinstance(generator, StackGanPPGenerator):
+        return [f"{n}px" for n in sizes]
+    return ["Stage-" + r for r in ("I", "II", "III", "IV")[: len(sizes)]]
+
+
 def stage_grid(
     model: str | Path | torch.nn.Module,
     captions: Sequence[str],
@@ -124,8 +135,8 @@ def stage_grid(
     up = [F.interpolate(s, size=(size, size), mode="nearest") if s.shape[-1] != size else s for s in stages]
     n_stage = len(up)
     tiles = torch.stack(up, dim=1).flatten(0, 1)  # per image: stage 1, stage 2, …
-    names = ["I", "II", "III", "IV"][:n_stage] if n_stage > 1 else ["out"]
-    labels = [f"{'Stage-' + names[k] if n_stage > 1 else ''} s{s}" for s in seeds for k in range(n_stage)]
+    names = _stage_names(generator, [s.shape[-1] for s in stages])
+    labels = [f"{names[k]} s{s}".strip() for s in seeds for k in range(n_stage)]
     return make_grid(tiles, len(seeds) * n_stage, row_captions=list(captions), col_labels=labels, scale=scale)
 
 
