@@ -112,3 +112,14 @@ def test_open_cache_prepares_a_dataset_folder(tiny_synth_dir, tmp_path):
     assert open_cache(cache.root).fingerprint == cache.fingerprint
     with pytest.raises(T2IError, match="no such data folder"):
         open_cache(tmp_path / "missing")
+
+
+def test_default_report_dir_stays_with_the_runs():
+    from pathlib import Path
+
+    from t2igan.apps.cli_evaluate import default_report_dir
+
+    assert default_report_dir([Path("runs/a")]) == Path("runs/a/eval")
+    assert default_report_dir([Path("runs/a"), Path("runs/b")]) == Path("runs/comparison")
+    assert default_report_dir([Path("a"), Path("b")]) == Path("comparison")  # nothing in common: the current folder
+    assert default_report_dir([Path("/x/runs/a"), Path("/x/runs/b")]) == Path("/x/runs/comparison")

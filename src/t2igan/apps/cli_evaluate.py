@@ -53,6 +53,20 @@ def _default_evaluator(cache_root: Path) -> Path:
     return cache_root / "evaluator"
 
 
+def default_report_dir(runs: list[Path]) -> Path:
+    """RUN/eval for one run; for several, ``comparison`` in their common folder (``runs/a runs/b`` →
+    ``runs/comparison``), or in the current folder when they share none."""
+    if len(runs) == 1:
+        return runs[0] / "eval"
+    try:
+        common = os.path.commonpath([str(r) for r in runs])
+    except ValueError:  # absolute and relative paths mixed
+        common = os.path.commonpath([str(r.resolve()) for r in runs])
+    if common in ("", os.sep):
+        return Path("comparison")
+    return Path(common) / "comparison"
+
+
 @click.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -99,7 +113,7 @@ def _default_evaluator(cache_root: Path) -> Path:
     "report_dir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Where the comparison (Markdown + HTML) goes (default: <first run>/eval or ./comparison).",
+    help="Where the comparison (Markdown + HTML) goes (default: RUN/eval; for several runs, their parent/comparison).",
 )
 def evaluate(
     runs: tuple[Path, ...],
@@ -177,7 +191,7 @@ def evaluate(
         all_results.append(results)
         grids.append(out_dir / "samples.png")
         names.append(run.name if run.name not in names else str(run))
-    report_dir = report_dir or (runs[0] / "eval" if len(runs) == 1 else Path("comparison"))
+    report_dir = report_dir or default_report_dir(runs)
     md, page = write_report(report_dir, names, all_results, grids)
     click.echo(f"wrote {md} and {page}")
     if os.environ.get("T2IGAN_PRINT_REPORT"):
