@@ -112,3 +112,34 @@ def test_nan_batch_is_skipped(sg_config, blobs16) -> None:
     rows = _metrics(trainer.run_dir)
     assert rows[1].get("nonfinite") == 1.0 and "nonfinite" not in rows[2]
     assert trainer.system.all_finite()
+
+
+def test_unconditional_export_has_no_text_side(sg_config, blobs32) -> None:
+    """Trained next to a text encoder (the cache's embeddings), an unconditional model still exports without one,
+    so the pipeline loads and samples it (it failed with "encoder gives 12-d … generator expects 0-d")."""
+    from t2igan.sampling import T2IPipeline
+
+    class Enc:
+        name, dim = "fake", 12
+
+        def save_pretrained(self, folder):
+            Path(folder).mkdir(parents=True)
+            (Path(folder) / "config.json").write_text('{"type": "fake"}')
+
+    cfg = sg_config("model.name=stackgan++", "model.conditional=false", "data.size=32", "train.steps=1", run="ppu")
+    Trainer(cfg, blobs32, text_encoder=Enc(), **QUIET).fit()
+    index = json.loads(Path(cfg.run_dir, "pretrained", "model_index.json").read_text())
+    assert index["embeddings"]["type"] == "unconditional"
+    pipe = T2IPipeline.from_pretrained(cfg.run_dir)
+    out = pipe(["any words"], num_images_per_prompt=2, seeds=[0, 1], output_type="pt")
+    assert out.images.shape[-1] == 32 and not torch.equal(out.images[0], out.images[1])
+    from t2igan.apps.cli import main
+
+    for extra in ([], ["--stages"]):  # no caption needed
+        out_png = Path(cfg.run_dir) / f"grid{len(extra)}.png"
+        main(["sample", str(cfg.run_dir), "--seeds", "0-1", *extra, "--out", str(out_png)])
+        assert out_png.is_file()
+    from t2igan.metrics.sources import pipeline_generate
+
+    generate, _ = pipeline_generate(cfg.run_dir, cache=None)  # evaluation needs no embeddings for it either
+    assert generate(["a", "b"], [0, 1]).shape == (2, 3, 32, 32)

@@ -100,12 +100,11 @@ def sample(
       t2igan sample runs/demo "a flower with five blue petals" -n 16 --seeds 0-15 --out blue.png
       t2igan sample runs/demo --captions captions.txt --seed 100 -n 8 --scale 2
       t2igan sample runs/stackgan2 "a bird with a red head" --seeds 0-3 --stages --ca-mean
+      t2igan sample runs/sgpp_uncond --seeds 0-7 --stages       # unconditional model: no caption
 
     A caption and a seed always give the same image (z is drawn per seed).
     """
     caps = list(captions) + (_read_captions(captions_file) if captions_file else [])
-    if not caps:
-        raise T2IError("no caption given", hint='e.g. t2igan sample runs/demo "a flower with red petals"')
     seeds = _seeds(seeds_spec)
     if seeds is not None and seed is not None:
         raise T2IError("use either --seeds or --seed, not both")
@@ -115,10 +114,14 @@ def sample(
     elif num is not None and num != len(seeds):
         raise T2IError(f"-n {num} but --seeds lists {len(seeds)} seeds", hint="drop -n or make them agree")
     pipe = _pipe(model_dir)
+    if not caps and pipe.text_dim == 0:
+        caps = ["(unconditional)"]  # an unconditional model (StackGAN++ uncond) needs no caption
+    if not caps:
+        raise T2IError("no caption given", hint='e.g. t2igan sample runs/demo "a flower with red petals"')
     if stages:
         from t2igan.sampling.stages import stage_grid
 
-        emb = pipe.encode_prompt(caps) if pipe.text_dim else None
+        emb = pipe.encode_prompt(caps) if pipe.text_dim else torch.zeros(len(caps), 0)
         grid = stage_grid(pipe.generator, caps, seeds, text_embeddings=emb, ca_mean=ca_mean, scale=scale)
         _done(save_image(grid, out), "stage grid")
         return

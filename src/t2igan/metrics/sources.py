@@ -47,6 +47,7 @@ def pipeline_generate(run_or_pretrained: Any, cache: Any = None) -> tuple[Genera
 
     Models trained on precomputed embeddings (no text encoder) take the caption's embedding from ``cache`` (the key
     recorded in ``text_encoder/precomputed.json``), by flat caption index when given, else by caption text.
+    Unconditional models ignore the captions (they only label the images).
     """
     from t2igan.sampling import T2IPipeline
 
@@ -64,7 +65,7 @@ def pipeline_generate(run_or_pretrained: Any, cache: Any = None) -> tuple[Genera
             )
         pipe = T2IPipeline.from_pretrained(pre)
     table, by_text = None, {}
-    if pipe.text_encoder is None:
+    if pipe.text_encoder is None and pipe.text_dim > 0:  # unconditional models (text_dim 0) need no text
         key = pipe.text_info.get("key")
         if cache is None or key is None or not cache.has_embeddings(key):
             raise T2IError(

@@ -345,9 +345,13 @@ class Trainer:
     def export(self, folder: str | Path | None = None) -> Path:
         """Write the pretrained folder (EMA generator if enabled) for ``T2IPipeline.from_pretrained``."""
         folder = Path(folder) if folder is not None else self.run_dir / "pretrained"
-        text_encoder, embeddings = self._text_encoder_for_export()
+        generator = self.system.generator_for_export()
+        if int(getattr(generator, "text_dim", -1)) == 0:  # unconditional (StackGAN++): no text side to export
+            text_encoder, embeddings = None, {"type": "unconditional", "dim": 0}
+        else:
+            text_encoder, embeddings = self._text_encoder_for_export()
         return export_pretrained(
-            self.system.generator_for_export(),
+            generator,
             folder,
             model_name=self.cfg.model.name,
             text_encoder=text_encoder,
