@@ -71,7 +71,7 @@ def test_evaluate_two_runs(two_runs, tiny_cache, tmp_path, capsys):
             "nn_evaluator",
             "diversity_evaluator",
         } <= set(m)
-        assert m["fid_evaluator"]["protocol"] == "fid_evaluator_20_test_16px-bicubic"
+        assert m["fid_evaluator"]["protocol"] == "fid_evaluator_20_test-eval_16px-bicubic"
         line = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
         assert line["snapshot"]["name"].endswith("pretrained") and "attr_acc" in line["results"]
         assert (run / "eval" / "nn_evaluator.png").exists() and (run / "eval" / "samples.png").exists()
@@ -91,7 +91,7 @@ def test_attribute_accuracy_for_the_demo(two_runs, tiny_cache, tmp_path):
     ev_dir = tmp_path / "ev"
     a = attribute_accuracy_for(two_runs[1], tiny_cache, evaluator_dir=ev_dir, n=20, evaluator_steps=3)
     assert {"seen", "unseen", "chance", "ceiling", "per_attribute", "protocol"} <= set(a)
-    assert 0.0 <= a["unseen"] <= 1.0 and a["protocol"].startswith("attr_acc_20_test+train_32px")
+    assert 0.0 <= a["unseen"] <= 1.0 and a["protocol"].startswith("attr_acc_20_test+train-eval_32px")
     stamp = (ev_dir / "model.safetensors").stat().st_mtime_ns
     pipe = T2IPipeline.from_pretrained(two_runs[1] / "pretrained")
     b = attribute_accuracy_for(pipe, tiny_cache, evaluator_dir=ev_dir, n=20, evaluator_steps=3)

@@ -23,4 +23,4 @@ def test_rprec_sje_runs_with_the_text_layers_encoders(fake_cache, tmp_path):
     )
     res = REGISTRY["rprec_sje"].fn(ctx)
     assert 0.0 <= res["value"] <= 1.0 and np.isfinite(res["std"])
-    assert res["protocol"] == "rprec_sje_20_test" and res["candidates"] == 100
+    assert res["protocol"] == "rprec_sje_20_test-eval" and res["candidates"] == 100

@@ -22,8 +22,8 @@ def test_shapes(size):
 def test_paper_widths_and_text_replicated_at_4x4():
     cfg = reed_config("paper", text_dim=16)
     g = ReedGenerator(cfg)
-    assert g.stages[0][0].out_channels == 128 * 8  # ngf·8 at 4×4
-    assert g.stages[1][0].out_channels == 128 * 4  # ngf·4 at 8×8
+    assert g.stages[0].conv.out_channels == 128 * 8  # ngf·8 at 4×4
+    assert g.stages[1].conv.out_channels == 128 * 4  # ngf·4 at 8×8
     assert len(g.stages) == 4
     d = ReedDiscriminator(reed_config(image_size=16, ndf=8, text_dim=16, proj_dim=5))
     d.eval()
@@ -39,7 +39,7 @@ def test_residual_switch_and_init():
     with_res = ReedGenerator(reed_config(image_size=16, ngf=8, ndf=8, residual=True))
     without = ReedGenerator(reed_config(image_size=16, ngf=8, ndf=8, residual=False))
     assert sum(p.numel() for p in with_res.parameters()) > sum(p.numel() for p in without.parameters())
-    w = ReedGenerator(reed_config("port", text_dim=32)).stages[1][0].weight
+    w = ReedGenerator(reed_config("port", text_dim=32)).stages[1].conv.weight
     assert abs(w.std().item() - 0.02) < 0.002 and abs(w.mean().item()) < 0.002
 
 

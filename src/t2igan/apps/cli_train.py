@@ -120,12 +120,16 @@ def default_config_for(model: str, stage: int | None) -> str:
 
 
 def _train(cfg: TrainConfig, resume: bool) -> None:
+    from t2igan.metrics.training_eval import EvalHook
     from t2igan.training.distributed import init_distributed, launched_by_torchrun
     from t2igan.training.trainer import Trainer
 
     dist = init_distributed(cfg.train.device) if launched_by_torchrun() else None
+    hook = EvalHook.for_trainer_config(cfg)
     try:
-        trainer = Trainer(cfg, dist=dist, resume=resume, log=lambda m: click.echo(m, err=True))
+        trainer = Trainer(
+            cfg, dist=dist, resume=resume, log=lambda m: click.echo(m, err=True), callbacks=[hook] if hook else []
+        )
         if trainer.is_main:
             click.echo(
                 f"training {cfg.model.name}/{cfg.loss.variant} for {trainer.total_steps} steps "

@@ -26,6 +26,7 @@ from typing import Any
 import click
 import numpy as np
 
+from t2igan.utils.cpu import other_processes_cpu_share, pick_threads
 from t2igan.utils.io import atomic_write_json
 
 FULL_IMAGES = 8189  # Oxford-102's size (Reed et al. 2016)
@@ -39,6 +40,7 @@ class DemoOptions:
     n_images: int | None = None
     seed: int = 0
     fresh: bool = False  # ignore reusable data/encoder
+    threads: int | None = None  # torch threads; None = every core other processes leave free (utils.cpu)
 
     @property
     def images(self) -> int:
@@ -65,6 +67,7 @@ class DemoState:
     attr: dict[str, Any] | None = None
     style: dict[str, Any] | None = None
     threads: int = 1
+    busy: float = 0.0  # cores kept busy by other processes when the threads were chosen
 
     @property
     def elapsed(self) -> float:
@@ -191,7 +194,9 @@ def step_train(state: DemoState, reserve: float) -> None:
     o = state.opts
     for sub in ("checkpoints", "logs", "samples", "pretrained"):  # a fresh run each time
         shutil.rmtree(o.out / sub, ignore_errors=True)
-    state.threads = pick_threads()  # the load may have changed since the start
+    if not o.threads:  # other processes may have started or stopped since the start
+        state.busy = other_processes_cpu_share()
+        state.threads = pick_threads(state.busy)
     torch.set_num_threads(state.threads)
     left = state.budget - state.elapsed - reserve
     seconds = max(left, 0.4 * state.budget)  # a slow machine overruns the budget rather than train nothing
@@ -306,18 +311,6 @@ def step_attributes(state: DemoState) -> None:
     state.attr = res
 
 
-def pick_threads() -> int:
-    """torch threads for this machine *now*: all cores when they are free, one when other work competes.
-
-    Measured here (2 cores, 1-min load ≈ 11 from other jobs): a reed_cpu training step took 1.3 s on one thread and
-    7–20 s on two (OpenMP threads waiting for each other on oversubscribed cores). On a quiet machine two threads
-    are faster, so the choice follows the load average.
-    """
-    cpus = os.cpu_count() or 1
-    busy = os.getloadavg()[0]
-    return max(1, cpus if busy < cpus - 0.5 else 1)
-
-
 # --------------------------------------------------------------------------------------------------------- the run
 def run_demo(opts: DemoOptions) -> dict[str, Any]:
     """Run every step, write ``summary.json`` and ``index.html``, print the summary; returns the summary."""
@@ -328,9 +321,13 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
     say(f"t2igan demo → {opts.out}  (budget {opts.minutes:g} min{', quick' if opts.quick else ''})")
     import torch
 
-    state.threads = pick_threads()
+    state.busy = other_processes_cpu_share()
+    state.threads = opts.threads or pick_threads(state.busy)
     torch.set_num_threads(state.threads)
-    say(f"         torch threads: {state.threads} (1-min load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs)")
+    say(
+        f"         torch threads: {state.threads} (other processes keep {state.busy:.1f} of {os.cpu_count()} CPUs "
+        f"busy{'; --threads' if opts.threads else ''})"
+    )
     with step(state, "data", f"{opts.images} synthetic flowers at {opts.size}px + cache"):
         step_data(state)
     with step(state, "encoder", "text encoder φ and caption embeddings"):
@@ -363,6 +360,7 @@ def make_summary(state: DemoState) -> dict[str, Any]:
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
         "torch_threads": state.threads,
+        "other_processes_busy_cores": round(state.busy, 2),
         "budget_min": o.minutes,
         "step_times_s": state.times,
         "notes": state.notes,

@@ -52,6 +52,8 @@ class CacheArrays:
     attributes: np.ndarray | None = None
     attribute_names: list[str] | None = None
     attribute_values: list[list[str]] | None = None
+    style: np.ndarray | None = None  # float32 [n, F] style factors (synthetic flowers)
+    style_names: list[str] | None = None
 
 
 def write_cache_files(folder: Path, arrays: CacheArrays, sizes: Sequence[int], fp: str, source: dict[str, Any]) -> None:
@@ -64,6 +66,8 @@ def write_cache_files(folder: Path, arrays: CacheArrays, sizes: Sequence[int], f
     np.save(folder / "is_test.npy", np.asarray(arrays.is_test, dtype=bool))
     if arrays.attributes is not None:
         np.save(folder / "attributes.npy", np.asarray(arrays.attributes, dtype=np.int64))
+    if arrays.style is not None:
+        np.save(folder / "style.npy", np.asarray(arrays.style, dtype=np.float32))
     (folder / "embeddings").mkdir(exist_ok=True)
     atomic_write_json(
         folder / "meta.json",
@@ -78,6 +82,7 @@ def write_cache_files(folder: Path, arrays: CacheArrays, sizes: Sequence[int], f
             "class_names": arrays.class_names,
             "attribute_names": arrays.attribute_names or [],
             "attribute_values": arrays.attribute_values or [],
+            "style_names": arrays.style_names or [],
         },
     )
 
@@ -117,6 +122,9 @@ class PreparedCache:
         self.split: np.ndarray = np.where(self.is_test, "test", "train")
         attr = self.root / "attributes.npy"
         self.attributes: np.ndarray | None = self._load(attr, rows=self.n) if attr.is_file() else None
+        style = self.root / "style.npy"
+        self.style_names: list[str] = list(self.meta.get("style_names") or [])
+        self.style: np.ndarray | None = self._load(style, rows=self.n) if style.is_file() and self.style_names else None
 
     def _load(self, path: Path, *, rows: int | None = None, mmap: bool = False) -> np.ndarray:
         """``np.load`` (never pickles) with a damaged or missing file turned into a one-line ``T2IError``."""
@@ -262,6 +270,7 @@ def source_fingerprint(source: Any) -> str:
         [
             CACHE_FORMAT,
             CACHE_VERSION,
+            "style" if getattr(source, "style_names", None) else "",  # caches made before style factors: re-prepare
             source.kind,
             fingerprint_tree(source.root, rel),
             fingerprint(inline),

@@ -42,6 +42,7 @@ class SourceItem:
     caption_file: Path | None = None
     box: Box | None = None
     attributes: list[int] | None = None
+    style: list[float] | None = None  # synthetic flowers: per-image style factors (``Source.style_names``)
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Source:
     class_names: list[str]
     attribute_names: list[str] = field(default_factory=list)
     attribute_values: list[list[str]] = field(default_factory=list)
+    style_names: list[str] = field(default_factory=list)
     embeddings: np.ndarray | None = None  # [len(items), E, D] precomputed caption embeddings
     embedding_meta: dict[str, Any] = field(default_factory=dict)
     extra_files: list[Path] = field(default_factory=list)  # metadata files that also feed the fingerprint
@@ -202,10 +204,15 @@ def load_reed(root: Path, skip_bad: bool = False) -> Source:
     boxes = read_cub_boxes(root)
     attrs = _read_attributes(root)
     source = Source("reed", root, [], classes)
+    style = _style_rows(attrs) if attrs else {}
     if attrs:
         source.attribute_names = attrs["attribute_names"]
         source.attribute_values = attrs["attribute_values"]
         source.extra_files.append(root / "attributes.json")
+        if style:
+            from t2igan.data.synthetic import STYLE_FACTORS
+
+            source.style_names = list(STYLE_FACTORS)
     source.extra_files += [
         root / f for f in ("allclasses.txt", "trainvalclasses.txt", "testclasses.txt") if (root / f).exists()
     ]
@@ -248,6 +255,7 @@ def load_reed(root: Path, skip_bad: bool = False) -> Source:
                     caption_file=txt,
                     box=boxes.get(stem),
                     attributes=attrs["images"].get(stem) if attrs else None,
+                    style=style.get(stem),
                 )
             )
     for stem, img in images.items():
@@ -262,6 +270,24 @@ def load_reed(root: Path, skip_bad: bool = False) -> Source:
                 source.skipped,
             )
     return source
+
+
+def _style_rows(attrs: dict[str, Any]) -> dict[str, list[float]]:
+    from t2igan.data.synthetic import STYLE_FACTORS
+
+    """image name → its style factors (``STYLE_FACTORS`` order); {} when attributes.json has none. The per-factor
+    lists of attributes.json follow the order of its ``images`` table."""
+    table = attrs.get("style")
+    if not isinstance(table, dict) or not all(k in table for k in STYLE_FACTORS):
+        return {}
+    names = list(attrs["images"])
+    columns = [table[k] for k in STYLE_FACTORS]
+    if not all(isinstance(c, list) and len(c) == len(names) for c in columns):
+        return {}
+    try:
+        return {name: [float(c[i]) for c in columns] for i, name in enumerate(names)}
+    except (TypeError, ValueError):
+        return {}
 
 
 def _read_attributes(root: Path) -> dict[str, Any] | None:

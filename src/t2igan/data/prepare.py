@@ -70,6 +70,9 @@ def build_cache(
     attrs = None
     if source.attribute_names and all(it.attributes is not None for it in items):
         attrs = np.array([it.attributes for it in items], dtype=np.int64)
+    style = None
+    if source.style_names and all(it.style is not None for it in items):
+        style = np.array([it.style for it in items], dtype=np.float32)
     source_info["skipped"] = len(source.skipped)
     write_cache_files(
         folder,
@@ -82,6 +85,8 @@ def build_cache(
             attributes=attrs,
             attribute_names=source.attribute_names or None,
             attribute_values=source.attribute_values or None,
+            style=style,
+            style_names=source.style_names or None,
         ),
         sizes,
         fp,

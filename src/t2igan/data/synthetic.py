@@ -72,6 +72,14 @@ BACKGROUND_RGB = (
     / 255.0
 )
 COUNTS = np.array([3, 5, 8, 12])
+# Style factors that captions never name (what z should model), stored per image in attributes.json and the cache:
+# position, scale, rotation, background tone, lighting direction/strength and brightness.
+STYLE_FACTORS = ("cx", "cy", "radius", "rotation", "bg", "light_angle", "light_amp", "brightness")
+
+
+def style_columns(style: dict[str, np.ndarray]) -> np.ndarray:
+    """float32 ``[B, len(STYLE_FACTORS)]`` from `SyntheticFlowers.sample_style`'s output."""
+    return np.stack([np.asarray(style[k], dtype=np.float32) for k in STYLE_FACTORS], axis=1)
 
 
 @dataclass

@@ -10,7 +10,14 @@ import numpy as np
 from PIL import Image
 
 from t2igan.data.cache import publish_permissions
-from t2igan.data.synthetic import ATTRIBUTE_NAMES, ATTRIBUTES, SyntheticFlowers, render_flowers
+from t2igan.data.synthetic import (
+    ATTRIBUTE_NAMES,
+    ATTRIBUTES,
+    STYLE_FACTORS,
+    SyntheticFlowers,
+    render_flowers,
+    style_columns,
+)
 
 # --- on disk: Reed's Oxford-102 layout --------------------------------------------------------------------------
 SYNTHETIC_VERSION = 1
@@ -56,7 +63,7 @@ def write_synthetic_dataset(
         for start in range(0, n, chunk):
             idx = np.arange(start, min(n, start + chunk))
             style = flowers.sample_style(idx)
-            for key in ("cx", "cy", "radius", "rotation", "bg", "light_angle", "light_amp", "brightness"):
+            for key in STYLE_FACTORS:
                 style_rows.setdefault(key, []).extend(np.round(style[key].astype(float), 4).tolist())
             imgs = render_flowers(flowers.class_attributes[class_ids[idx]], style, size)
 
@@ -121,7 +128,7 @@ def synthesize_cache(
 
     out = Path(out)
     sizes = sorted({int(s) for s in sizes})
-    fp = fingerprint(["synthetic-cache", SYNTHETIC_VERSION, n, seed, n_classes, n_test_classes])
+    fp = fingerprint(["synthetic-cache", SYNTHETIC_VERSION, n, seed, n_classes, n_test_classes, "style"])
     if (out / "meta.json").is_file():
         try:
             old = PreparedCache.open(out)
@@ -131,6 +138,7 @@ def synthesize_cache(
             pass
     flowers = SyntheticFlowers(seed=seed, n_classes=n_classes, n_test_classes=n_test_classes)
     class_ids = flowers.class_ids(n)
+    styles = np.zeros((n, len(STYLE_FACTORS)), dtype=np.float32)
     with atomic_dir(out) as tmp:
         arrays = {
             s: np.lib.format.open_memmap(tmp / f"images_{s}.npy", mode="w+", dtype=np.uint8, shape=(n, s, s, 3))
@@ -139,6 +147,7 @@ def synthesize_cache(
         for start in range(0, n, chunk):
             idx = np.arange(start, min(n, start + chunk))
             style = flowers.sample_style(idx)
+            styles[idx] = style_columns(style)
             for s, arr in arrays.items():
                 arr[idx] = render_flowers(flowers.class_attributes[class_ids[idx]], style, s)
         for arr in arrays.values():
@@ -156,6 +165,8 @@ def synthesize_cache(
                 attributes=flowers.class_attributes[class_ids],
                 attribute_names=ATTRIBUTE_NAMES,
                 attribute_values=[ATTRIBUTES[a] for a in ATTRIBUTE_NAMES],
+                style=styles,
+                style_names=list(STYLE_FACTORS),
             ),
             sizes,
             fp,

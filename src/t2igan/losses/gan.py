@@ -123,3 +123,19 @@ def interpolate_embeddings(
     i = perm[:half].repeat((n + half - 1) // half)[:n]
     j = perm[half : 2 * half].repeat((n + half - 1) // half)[:n]
     return beta * text_emb[i] + (1.0 - beta) * text_emb[j]
+
+
+def r1_penalty(real_logits: torch.Tensor, images: torch.Tensor, *, gamma: float) -> torch.Tensor:
+    """R1 (Mescheder et al., ICML 2018, Eq. (9)): γ/2 · E[‖∇_x D(x, t)‖²] on real (matching) pairs.
+
+    ``real_logits`` must come from ``images`` that require grad; the graph is kept so the penalty trains D.
+    """
+    (gx,) = torch.autograd.grad(real_logits.float().sum(), (images,), create_graph=True)
+    return 0.5 * gamma * gx.float().pow(2).flatten(1).sum(dim=1).mean()
+
+
+def mode_seeking_loss(fake_a: torch.Tensor, fake_b: torch.Tensor, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
+    """Mode seeking (MSGAN, Mao et al., CVPR 2019, Eq. (3)): for two z of the same condition, maximise
+    d(G(c, z1), G(c, z2)) / d(z1, z2); minimised as its reciprocal 1 / (ratio + ε), with mean absolute distances."""
+    ratio = (fake_a.float() - fake_b.float()).abs().mean() / (z_a.float() - z_b.float()).abs().mean()
+    return 1.0 / (ratio + 1e-5)

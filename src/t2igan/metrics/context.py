@@ -27,6 +27,8 @@ from t2igan.utils.seed import derive_seed
 # generate(captions, seeds) → images [N, 3, H, W] in [-1, 1] (tensor) or uint8 [N, H, W, 3]
 GenerateFn = Callable[[list[str], list[int]], "torch.Tensor | np.ndarray"]
 RESIZE = "bicubic"
+SUBSETS = ("eval", "val", "all")
+VAL_EVERY = 10  # 1 image in 10 of each split is the validation subset (training-time evaluation, model selection)
 
 
 @dataclass
@@ -74,7 +76,11 @@ class EvalContext:
         out_dir: str | Path | None = None,
         feature_cache_dir: str | Path | None = None,
         progress: bool = True,
+        subset: str = "eval",
     ) -> None:
+        if subset not in SUBSETS:
+            raise ValueError(f"subset must be one of {SUBSETS}, got {subset!r}")
+        self.subset = subset
         self.cache, self.generate, self.n, self.seed, self.batch = cache, generate, n, seed, batch
         self.evaluator, self.sje, self.inception = evaluator, sje, inception
         self.discriminator_features = discriminator_features
@@ -84,16 +90,27 @@ class EvalContext:
         self._prompts: dict[str, Prompts] = {}
         self._samples: dict[str, np.ndarray] = {}
         self._fake: dict[tuple[str, str, str], np.ndarray] = {}
+        self._same_caption: dict[tuple[int, int], tuple[list[str], np.ndarray, np.ndarray]] = {}
 
     # -- prompts and samples ---------------------------------------------------------------------------------------
     def derived_seed(self, purpose: str, *parts: Any) -> int:
         return derive_seed(self.seed, purpose, *parts) % 2**31
 
+    def pool(self, split: str) -> np.ndarray:
+        """Image indices of ``split`` in this context's subset: ``val`` = every image whose index is a multiple of
+        ``VAL_EVERY`` (what training-time evaluation selects checkpoints on), ``eval`` = the others (what reported
+        figures use, so a selected model is never scored on the images it was selected with)."""
+        idx = np.asarray(self.cache.train_indices() if split == "train" else self.cache.test_indices())
+        if self.subset == "all":
+            return idx
+        val = idx % VAL_EVERY == 0
+        return idx[val] if self.subset == "val" else idx[~val]
+
     def prompts(self, split: str) -> Prompts:
         """``n`` captions of ``split`` images (one random caption per drawn image), deterministic in the seed."""
         if split not in self._prompts:
-            pool = np.asarray(self.cache.train_indices() if split == "train" else self.cache.test_indices())
-            rng = np.random.default_rng(self.derived_seed("prompts", split))
+            pool = self.pool(split)
+            rng = np.random.default_rng(self.derived_seed("prompts", split, self.subset))
             ids = rng.choice(pool, size=self.n, replace=self.n > len(pool))
             offsets = np.asarray(self.cache.caption_offsets)
             counts = offsets[ids + 1] - offsets[ids]
@@ -134,12 +151,15 @@ class EvalContext:
 
     def same_caption_samples(self, groups: int, per: int) -> tuple[list[str], np.ndarray, np.ndarray]:
         """``groups`` test captions × ``per`` seeds each → (captions, class ids, uint8 images ``[groups*per, …]``)."""
+        if (groups, per) in self._same_caption:
+            return self._same_caption[(groups, per)]
         p = self.prompts("test")
         caps = [p.captions[i % self.n] for i in range(groups)]
         seeds = [20_000_000 + g * per + k for g in range(groups) for k in range(per)]
         ids = [int(p.caption_ids[i % self.n]) for i in range(groups) for _ in range(per)]
         imgs = self._generate([c for c in caps for _ in range(per)], seeds, "sampling same-caption sets", ids)
-        return caps, p.class_ids[np.arange(groups) % self.n], imgs
+        self._same_caption[(groups, per)] = (caps, p.class_ids[np.arange(groups) % self.n], imgs)
+        return self._same_caption[(groups, per)]
 
     def real_images(self, idx: np.ndarray, size: int | None = None) -> np.ndarray:
         sizes = list(self.cache.sizes)
@@ -211,12 +231,14 @@ class EvalContext:
     def real_features(self, net: str, split: str) -> np.ndarray:
         """Features of all real ``split`` images, cached as ``<cache>/metrics/<net>_<split>_<fingerprint>.npz``."""
         fn = self.net(net)
-        fp = fingerprint([getattr(self.cache, "fingerprint", ""), fn.fingerprint, fn.size, RESIZE, split, "v1"])
-        path = self.feature_cache_dir / f"{net}_{split}_{fp}.npz"
+        fp = fingerprint(
+            [getattr(self.cache, "fingerprint", ""), fn.fingerprint, fn.size, RESIZE, split, self.subset, "v2"]
+        )
+        path = self.feature_cache_dir / f"{net}_{split}_{self.subset}_{fp}.npz"
         if path.exists():
             with np.load(path) as z:
                 return z["features"]
-        idx = np.asarray(self.cache.train_indices() if split == "train" else self.cache.test_indices())
+        idx = self.pool(split)
         sizes = list(self.cache.sizes)
         src = self.cache.images(fn.size if fn.size in sizes else max(sizes))
         feats = np.concatenate(
@@ -231,7 +253,8 @@ class EvalContext:
         size = "" if net is None else f"_{self.net(net).size}px-{RESIZE}"
         if net == "inception" and not getattr(self.inception, "standard", False):
             size += "-nonstandard"  # weights other than the standard FID/IS file: not comparable with papers
-        return f"{base}_{n_label(self.n)}_{split}{size}"
+        subset = "" if self.subset == "all" else f"-{self.subset}"
+        return f"{base}_{n_label(self.n)}_{split}{subset}{size}"
 
     @torch.no_grad()
     def encode_text(self, encoder: Any, captions: list[str]) -> np.ndarray:

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from t2igan.metrics.style_factors import TARGETS, has_style, style_targets
 from t2igan.utils.errors import T2IError
 from t2igan.utils.io import atomic_dir, sha256_file
 from t2igan.utils.seed import derive_seed, torch_generator
@@ -38,6 +39,10 @@ class EvaluatorConfig:
     class_names: list[str] = field(default_factory=list)
     width: int = 24
     feature_dim: int = 128
+    style_targets: list[str] = field(default_factory=list)  # style regression targets (metrics.style_factors)
+    style_mean: list[float] = field(default_factory=list)  # their standardisation (real training images)
+    style_std: list[float] = field(default_factory=list)
+    n_backgrounds: int = 0  # background-tone classes (0 = no style heads)
 
 
 def _block(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -67,31 +72,66 @@ class AttributeEvaluator(nn.Module):
         heads = {f"attr_{i}": nn.Linear(config.feature_dim, len(v)) for i, v in enumerate(config.attribute_values)}
         if config.class_names:
             heads["class"] = nn.Linear(config.feature_dim, len(config.class_names))
+        if config.style_targets:  # position, scale and rotation phase need the spatial map, not pooled features
+            grid = (config.image_size // 16) ** 2
+            n_targets = len(config.style_targets)
+            heads["style"] = nn.Sequential(
+                nn.Flatten(), nn.Linear(4 * w * grid, 128), nn.ReLU(inplace=True), nn.Linear(128, n_targets)
+            )
+        if config.n_backgrounds:
+            heads["background"] = nn.Linear(config.feature_dim, config.n_backgrounds)
         self.heads = nn.ModuleDict(heads)
         self.fingerprint = ""  # sha of the weights file once loaded
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self._run(x)[1]
+
+    def _run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the 4×4 conv map, the pooled features)."""
         if x.shape[-1] != self.config.image_size or x.shape[-2] != self.config.image_size:
             raise ValueError(f"evaluator expects {self.config.image_size}px images, got {tuple(x.shape)}")
-        return self.trunk(x)
+        spatial = self.trunk[:5](x)
+        return spatial, self.trunk[5:](spatial)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        f = self.features(x)
+        spatial, f = self._run(x)
         out = {name: self.heads[f"attr_{i}"](f) for i, name in enumerate(self.config.attribute_names)}
-        if "class" in self.heads:
-            out["class"] = self.heads["class"](f)
+        for head in ("class", "background"):
+            if head in self.heads:
+                out[head] = self.heads[head](f)
+        if "style" in self.heads:
+            out["style"] = self.heads["style"](spatial)
         return out
+
+    @property
+    def reads_style(self) -> bool:
+        return bool(self.config.style_targets) and self.config.n_backgrounds > 0
 
     @torch.no_grad()
     def predict(self, images: np.ndarray, batch: int = 256) -> dict[str, np.ndarray]:
-        """uint8 ``[N, S, S, 3]`` → predicted value index per attribute (and class) ``{name: [N]}``."""
+        """uint8 ``[N, S, S, 3]`` → predicted value index per attribute (and class, background) ``{name: [N]}``."""
         self.eval()
         outs: dict[str, list[np.ndarray]] = {}
         for s in range(0, len(images), batch):
             logits = self(uint8_to_tensor(images[s : s + batch]))
             for k, v in logits.items():
-                outs.setdefault(k, []).append(v.argmax(1).numpy())
+                if k != "style":
+                    outs.setdefault(k, []).append(v.argmax(1).numpy())
         return {k: np.concatenate(v) for k, v in outs.items()}
+
+    @torch.no_grad()
+    def predict_style(self, images: np.ndarray, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 images → (style targets ``[N, T]`` in their own units, background class ``[N]``)."""
+        if not self.reads_style:
+            raise T2IError("this evaluator has no style heads", hint="retrain it on data with style factors")
+        self.eval()
+        mean, std = np.asarray(self.config.style_mean), np.asarray(self.config.style_std)
+        reg, bg = [], []
+        for s in range(0, len(images), batch):
+            out = self(uint8_to_tensor(images[s : s + batch]))
+            reg.append(out["style"].numpy() * std + mean)
+            bg.append(out["background"].argmax(1).numpy())
+        return np.concatenate(reg).astype(np.float32), np.concatenate(bg)
 
     def save_pretrained(self, out: str | Path, report: dict[str, Any] | None = None) -> Path:
         out = Path(out)
@@ -162,16 +202,30 @@ def train_evaluator(
     images = np.asarray(cache.images(size))
     attrs = torch.as_tensor(np.asarray(cache.attributes), dtype=torch.long)
     classes = torch.as_tensor(np.asarray(cache.class_ids), dtype=torch.long)
+    tr, val = evaluator_split(len(images), seed)
+    style = bg = None
+    style_cfg: dict[str, Any] = {}
+    if has_style(cache):
+        targets, background = style_targets(cache)
+        mean, std = targets[tr].mean(0), targets[tr].std(0) + 1e-6
+        style = torch.as_tensor((targets - mean) / std, dtype=torch.float32)
+        bg = torch.as_tensor(background, dtype=torch.long)
+        style_cfg = {
+            "style_targets": list(TARGETS),
+            "style_mean": mean.tolist(),
+            "style_std": std.tolist(),
+            "n_backgrounds": int(background.max()) + 1,
+        }
     cfg = EvaluatorConfig(
         image_size=size,
         attribute_names=list(cache.attribute_names),
         attribute_values=[list(v) for v in cache.attribute_values],
         class_names=list(cache.class_names),
         width=width,
+        **style_cfg,
     )
     torch.manual_seed(derive_seed(seed, "evaluator-init") % 2**31)  # init only; data order uses a generator
     model = AttributeEvaluator(cfg)
-    tr, val = evaluator_split(len(images), seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
     gen = torch_generator(derive_seed(seed, "evaluator-data"))
@@ -183,11 +237,14 @@ def train_evaluator(
     for step in bar:
         pick = torch.as_tensor(tr)[torch.randint(len(tr), (batch,), generator=gen)]
         x = uint8_to_tensor(images[pick.numpy()])
-        flip = torch.rand(batch, generator=gen) < 0.5
-        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        if style is None:  # a flip changes the position and lighting targets: only without style heads
+            flip = torch.rand(batch, generator=gen) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         out = model(x)
         loss = sum(F.cross_entropy(out[n], attrs[pick, i]) for i, n in enumerate(cfg.attribute_names))
         loss = loss + F.cross_entropy(out["class"], classes[pick])
+        if style is not None and bg is not None:
+            loss = loss + F.mse_loss(out["style"], style[pick]) + F.cross_entropy(out["background"], bg[pick])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -220,6 +277,13 @@ def heldout_accuracy(model: AttributeEvaluator, cache: Any, idx: np.ndarray, ima
         per = {n: float((pred[n][mask] == attrs[mask, i]).mean()) for i, n in enumerate(model.config.attribute_names)}
         out[part] = {"per_attribute": per, "overall": float(np.mean(list(per.values()))), "n": int(mask.sum())}
     out["class_accuracy"] = float((pred["class"] == np.asarray(cache.class_ids)[idx]).mean())
+    if model.reads_style and has_style(cache):
+        targets, background = style_targets(cache)
+        reg, bg = model.predict_style(images[idx])
+        truth = targets[idx]
+        r2 = 1.0 - ((reg - truth) ** 2).mean(0) / np.maximum(truth.var(0), 1e-12)
+        out["style_r2"] = {n: float(v) for n, v in zip(model.config.style_targets, r2, strict=True)}
+        out["background_accuracy"] = float((bg == background[idx]).mean())
     return out
 
 

@@ -2,7 +2,7 @@
 
 A metric is a function ``fn(ctx: EvalContext) -> dict`` in its own file, registered under the name of its protocol
 (``fid_evaluator``, ``rprec_sje``, …). The name says what is measured and with which feature network; the sample
-count and resize protocol are added to the reported ``protocol`` string (e.g. ``fid_evaluator_2k_test_64px-bicubic``).
+count and resize protocol are added to the reported ``protocol`` string (e.g. ``fid_evaluator_2k_test-eval_64px-bicubic``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ _MODULES = (
     "t2igan.metrics.r_precision",
     "t2igan.metrics.nearest_neighbours",
     "t2igan.metrics.diversity",
+    "t2igan.metrics.style_spread",
 )
 
 # Short names users type → protocol names.
@@ -40,6 +41,7 @@ ALIASES: dict[str, str] = {
     "r_precision": "rprec_sje",
     "nn": "nn_evaluator",
     "diversity": "diversity_evaluator",
+    "style": "style_spread",
 }
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from t2igan.models.blocks import (
     Conv4x4ToLogit,
@@ -33,6 +34,12 @@ from t2igan.utils.errors import T2IError
 from t2igan.utils.io import atomic_path, atomic_write_json
 
 SUPPORTED_SIZES = (16, 32, 64, 128)
+CHOICES: dict[str, tuple[str, ...]] = {
+    "g_upsample": ("deconv", "nearest"),
+    "g_fusion": ("concat", "affine"),
+    "d_norm": ("batch", "spectral"),
+    "d_text": ("concat", "projection"),
+}
 
 
 @dataclass
@@ -46,6 +53,13 @@ class ReedConfig:
     ngf: int = 128  # generator width at the last hidden stage (paper: 128)
     ndf: int = 64  # discriminator width at the first stage (paper: 64)
     residual: bool = True  # the residual bottlenecks at 4×4/8×8 (G) and 4×4 (D) of the released code
+    # Later GAN practice (defaults = the paper; see docs/quality.md for what each buys on the synthetic flowers):
+    g_upsample: str = "deconv"  # deconv: ConvTranspose 4×4/2 (paper) | nearest: nearest ×2 + conv 3×3 (no checkerboard)
+    g_fusion: str = "concat"  # concat: [z, φ'] enters at 4×4 only (paper) | affine: every stage also gets a per-channel
+    #                           scale and shift predicted from [z, φ'] (DF-GAN's affine fusion / conditional BN)
+    d_norm: str = "batch"  # batch: BatchNorm (paper) | spectral: spectral norm on every D weight, no BN (Miyato 2018)
+    d_text: str = "concat"  # concat: φ' replicated 4×4, 1×1 conv, 4×4 conv (paper) | projection: unconditional logit
+    #                         + ⟨V·φ(t), pooled features⟩ (Miyato & Koyama 2018)
 
     def __post_init__(self) -> None:
         if self.image_size not in SUPPORTED_SIZES:
@@ -53,6 +67,9 @@ class ReedConfig:
         for name in ("z_dim", "text_dim", "proj_dim", "ngf", "ndf"):
             if int(getattr(self, name)) <= 0:
                 raise T2IError(f"model.{name} must be a positive integer, got {getattr(self, name)!r}")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise T2IError(f"model.{name}={getattr(self, name)!r} is unknown", hint=f"choose from {list(allowed)}")
 
     @property
     def n_stages(self) -> int:
@@ -145,18 +162,22 @@ class ReedGenerator(_PretrainedMixin, nn.Module):
         self.project = nn.Sequential(nn.Linear(c.text_dim, c.proj_dim), nn.LeakyReLU(0.2, inplace=True))
         stages: list[nn.Module] = []
         cin, res = c.z_dim + c.proj_dim, 4
-        for i in range(c.n_stages):  # 4×4, 8×8, … up to S/2: each stage = conv into r×r + BN [+ res] + ReLU
+        for i in range(c.n_stages):  # 4×4, 8×8, … up to S/2: each stage = conv into r×r + BN [+ res] [+ affine] + ReLU
             cout = _width(c.ngf, c.image_size, res)
-            conv = ConvTranspose1x1To4x4(cin, cout) if i == 0 else nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False)
-            layers = [conv, nn.BatchNorm2d(cout)]
-            if c.residual and i < 2:  # residual blocks at 4×4 and 8×8 only, as in the released code
-                layers.append(ResidualBottleneck(cout, "relu"))
-            layers.append(activation("relu"))
-            stages.append(nn.Sequential(*layers))
+            stages.append(
+                GeneratorStage(
+                    _first_conv(cin, cout) if i == 0 else _up_conv(cin, cout, c.g_upsample),
+                    cout,
+                    residual=c.residual and i < 2,  # residual blocks at 4×4 and 8×8 only, as in the released code
+                    cond_dim=c.z_dim + c.proj_dim if c.g_fusion == "affine" else 0,
+                )
+            )
             cin, res = cout, res * 2
-        self.stages = nn.Sequential(*stages)
-        self.to_rgb = nn.Sequential(nn.ConvTranspose2d(cin, 3, 4, 2, 1, bias=False), nn.Tanh())
+        self.stages = nn.ModuleList(stages)
+        self.to_rgb = nn.Sequential(_up_conv(cin, 3, c.g_upsample), nn.Tanh())
         self.apply(dcgan_init)
+        for stage in self.stages:
+            stage.reset_affine()
 
     @property
     def z_dim(self) -> int:
@@ -168,8 +189,51 @@ class ReedGenerator(_PretrainedMixin, nn.Module):
 
     def forward(self, z: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
         h = torch.cat([z, self.project(text_emb)], dim=1)  # [B, z + 128]
-        x = self.stages(h[:, :, None, None])
+        x = h[:, :, None, None]
+        for stage in self.stages:
+            x = stage(x, h)
         return self.to_rgb(x)
+
+
+class GeneratorStage(nn.Module):
+    """One G stage: conv (into r×r) → BN [→ residual bottleneck] [→ affine fusion] → ReLU.
+
+    The affine fusion (``cond_dim > 0``) is DF-GAN's (Tao et al. 2022, §3.3): per-channel γ, β predicted from the
+    condition [z, φ'] scale and shift the normalised features, x ← (1 + γ)·x + β; γ, β start at 0 (identity).
+    """
+
+    def __init__(self, conv: nn.Module, channels: int, *, residual: bool, cond_dim: int) -> None:
+        super().__init__()
+        self.conv = conv
+        self.norm = nn.BatchNorm2d(channels)
+        self.residual = ResidualBottleneck(channels, "relu") if residual else None
+        self.affine = nn.Linear(cond_dim, 2 * channels) if cond_dim else None
+        self.act = activation("relu")
+
+    def reset_affine(self) -> None:
+        if self.affine is not None:
+            nn.init.zeros_(self.affine.weight)
+            nn.init.zeros_(self.affine.bias)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        x = self.norm(self.conv(x))
+        if self.residual is not None:
+            x = self.residual(x)
+        if self.affine is not None:
+            gamma, beta = self.affine(cond).to(x.dtype)[:, :, None, None].chunk(2, dim=1)
+            x = x * (1 + gamma) + beta
+        return self.act(x)
+
+
+def _first_conv(cin: int, cout: int) -> nn.Module:
+    return ConvTranspose1x1To4x4(cin, cout)
+
+
+def _up_conv(cin: int, cout: int, kind: str) -> nn.Module:
+    """×2 upsampling conv: ConvTranspose 4×4/2 (DCGAN, the paper) or nearest ×2 then conv 3×3 (Odena et al. 2016)."""
+    if kind == "nearest":
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=False))
+    return nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False)
 
 
 class ReedDiscriminator(_PretrainedMixin, nn.Module):
@@ -179,28 +243,43 @@ class ReedDiscriminator(_PretrainedMixin, nn.Module):
         super().__init__()
         self.config = config
         c = config
+        sn = c.d_norm == "spectral"
+        wrap = spectral_norm if sn else (lambda m: m)
         layers: list[nn.Module] = []
         cin, res = 3, c.image_size // 2
         while res >= 4:  # stride-2 4×4 convs down to 4×4; no BN on the first one (DCGAN)
             cout = _width(c.ndf, c.image_size, res)
-            layers.append(nn.Conv2d(cin, cout, 4, 2, 1, bias=False))
-            if cin != 3:
+            layers.append(wrap(nn.Conv2d(cin, cout, 4, 2, 1, bias=sn)))
+            if cin != 3 and not sn:
                 layers.append(nn.BatchNorm2d(cout))
-            if res == 4 and c.residual:
+            if res == 4 and c.residual and not sn:
                 layers.append(ResidualBottleneck(cout, "lrelu"))
             layers.append(activation("lrelu"))
             cin, res = cout, res // 2
         self.trunk = nn.Sequential(*layers)
         self.feature_dim = cin
-        # D's text projection has BatchNorm (unlike G's), then is replicated over the 4×4 grid.
-        self.project = nn.Sequential(
-            nn.Linear(c.text_dim, c.proj_dim), nn.BatchNorm1d(c.proj_dim), nn.LeakyReLU(0.2, inplace=True)
-        )
-        self.joint = nn.Sequential(
-            nn.Conv2d(cin + c.proj_dim, cin, 1, bias=False), nn.BatchNorm2d(cin), activation("lrelu")
-        )
-        self.to_logit = Conv4x4ToLogit(cin)
-        self.apply(dcgan_init)
+        if not sn:  # spectral norm keeps PyTorch's default init (as SAGAN/BigGAN keep theirs)
+            self.trunk.apply(dcgan_init)
+        if c.d_text == "projection":
+            # Miyato & Koyama 2018, Eq. (3): D(x, y) = ψ(φ(x)) + yᵀ V φ(x), φ(x) = sum-pooled features.
+            self.unconditional = wrap(nn.Linear(cin, 1))
+            self.embed = wrap(nn.Linear(c.text_dim, cin))
+        else:
+            # D's text projection has BatchNorm (unlike G's), then is replicated over the 4×4 grid.
+            self.project = nn.Sequential(
+                wrap(nn.Linear(c.text_dim, c.proj_dim)),
+                nn.BatchNorm1d(c.proj_dim) if not sn else nn.Identity(),
+                nn.LeakyReLU(0.2, inplace=True),
+            )
+            joint: list[nn.Module] = [wrap(nn.Conv2d(cin + c.proj_dim, cin, 1, bias=sn))]
+            if not sn:
+                joint.append(nn.BatchNorm2d(cin))
+            self.joint = nn.Sequential(*joint, activation("lrelu"))
+            self.to_logit = wrap(Conv4x4ToLogit(cin)) if sn else Conv4x4ToLogit(cin)
+            if not sn:
+                self.project.apply(dcgan_init)
+                self.joint.apply(dcgan_init)
+                self.to_logit.apply(dcgan_init)
 
     @property
     def text_dim(self) -> int:
@@ -216,6 +295,9 @@ class ReedDiscriminator(_PretrainedMixin, nn.Module):
 
     def head(self, features: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
         """Logits from image features and text: the real/right and real/wrong pairs share ``features(x)``."""
+        if self.config.d_text == "projection":
+            pooled = features.float().sum(dim=(2, 3))
+            return self.unconditional(pooled).flatten() + (self.embed(text_emb.float()) * pooled).sum(dim=1)
         t = self.replicate_text(text_emb).to(features.dtype)
         h = self.joint(torch.cat([features, t.contiguous(memory_format=_format_of(features))], dim=1))
         return self.to_logit(h).flatten()

@@ -35,6 +35,7 @@ class DataConfig:
     embeddings: str | None = None  # embedding key in the cache; None = the only one there
     k_avg: int = 4  # Reed et al.: the embeddings of 4 random captions of the image are averaged
     flip: bool = True  # random horizontal flip (the paper also random-crops 76 → 64)
+    translate: float = 0.0  # DiffAugment translation (Zhao et al. 2020) of real and fake images for D: max shift / side
     text_encoder: str | None = None  # encoder folder/name exported with the model (else: "precomputed" marker)
 
 
@@ -55,6 +56,9 @@ class LossConfig:
     int_fraction: float = 0.5  # GAN-INT: interpolated samples per real sample (released code: half a batch)
     ma_gp: float = 0.0  # DF-GAN matching-aware gradient penalty weight k (DF-GAN: 2); 0 = off
     ma_gp_power: float = 6.0  # DF-GAN: p = 6
+    r1: float = 0.0  # R1 penalty γ on real matching pairs (Mescheder et al. 2018); 0 = off
+    r1_every: int = 1  # lazy R1 (StyleGAN2): every k-th D step, scaled by k
+    ms_weight: float = 0.0  # mode-seeking term weight (MSGAN, Mao et al. 2019): z must change the image; 0 = off
     reuse_d_fake: bool = True  # G's loss uses D's fake logits of the D step (as the released Lua code does)
 
     @property
@@ -98,6 +102,11 @@ class TrainLoopConfig:
     progress: bool = True  # tqdm bar
     tensorboard: bool = True
     export: bool = True  # write run/pretrained/ at the end
+    eval_every: int = 0  # evaluate (attribute accuracy, FID_eval on the validation subset) every N steps; 0 = off
+    eval_minutes: list[float] = field(default_factory=list)  # … and when training time passes these minutes
+    eval_n: int = 500  # captions per split for the training-time evaluation
+    eval_select: str = "attr_acc"  # what "best" means: attr_acc (higher) | fid_evaluator (lower)
+    export_best: bool = True  # export the best evaluated checkpoint (else the last), when evaluation is on
 
 
 @dataclass
@@ -130,6 +139,12 @@ class TrainConfig:
             raise T2IError("set train.steps or train.epochs")
         if not 0.0 <= self.optim.ema < 1.0:
             raise T2IError(f"optim.ema={self.optim.ema} must be in [0, 1)")
+        if self.train.eval_select not in ("attr_acc", "fid_evaluator"):
+            raise T2IError(
+                f"train.eval_select={self.train.eval_select!r} is unknown", hint="choose attr_acc or fid_evaluator"
+            )
+        if self.train.eval_every < 0 or self.train.eval_n < 2:
+            raise T2IError("train.eval_every must be ≥ 0 and train.eval_n ≥ 2")
         for name in ("log_every", "sample_every", "ckpt_every", "keep_ckpts", "max_bad_steps"):
             if getattr(self.train, name) < 1:
                 raise T2IError(f"train.{name} must be ≥ 1")

@@ -22,8 +22,16 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from t2igan.losses.gan import GanClsLoss, HingeLoss, interpolate_embeddings, matching_aware_gp
+from t2igan.losses.gan import (
+    GanClsLoss,
+    HingeLoss,
+    interpolate_embeddings,
+    matching_aware_gp,
+    mode_seeking_loss,
+    r1_penalty,
+)
 from t2igan.models.reed import ReedConfig, ReedDiscriminator, ReedGenerator, reed_config
+from t2igan.training.augment import translate
 from t2igan.training.config import TrainConfig
 from t2igan.training.ema import ema_decay_at, update_ema
 from t2igan.training.system import GanSystem, resolve_precision, update_is_finite
@@ -115,9 +123,14 @@ class ReedSystem(GanSystem):
             h_int = interpolate_embeddings(h, n_int, beta=lc.int_beta, generator=gen)
             z_int = torch.randn(n_int, self.z_dim, generator=gen).to(self.device)
         saved = [t.clone() for t in self._buffers()]  # BatchNorm statistics, restored if the step is skipped
+        aug = self.cfg.data.translate
+        d_view = (lambda im: translate(im, aug, gen)) if aug > 0 else (lambda im: im)  # DiffAugment for D only
         gp = lc.ma_gp > 0
-        if gp:
+        r1 = lc.r1 > 0 and step % lc.r1_every == 0
+        x = d_view(x)
+        if gp or r1:
             x = x.detach().requires_grad_(True)  # never flag the caller's batch tensor
+        if gp:
             h = h.detach().requires_grad_(True)
         reuse = lc.reuse_d_fake
 
@@ -130,12 +143,16 @@ class ReedSystem(GanSystem):
             wrong_logits = None
             if lc.uses_cls:
                 wrong_logits = self.D.head(feats, batch["wrong_emb"].to(self.device).float())
-            fake_logits = self.D(fake if reuse else fake.detach(), h.detach())
+            fake_logits = self.D(d_view(fake if reuse else fake.detach()), h.detach())
         loss_d, parts = self.loss.d_loss(real_logits, wrong_logits, fake_logits)
         if gp:
             gp_term = matching_aware_gp(real_logits, x, h, weight=lc.ma_gp, power=lc.ma_gp_power)
             parts["d_ma_gp"] = gp_term
             loss_d = loss_d + gp_term
+        if r1:
+            r1_term = r1_penalty(real_logits, x, gamma=lc.r1 * lc.r1_every)
+            parts["d_r1"] = r1_term
+            loss_d = loss_d + r1_term
         torch.autograd.backward(loss_d, inputs=self._d_params, retain_graph=reuse)
 
         if not reuse:  # update D first, then G sees the updated (frozen) D
@@ -146,7 +163,7 @@ class ReedSystem(GanSystem):
             self.D.requires_grad_(False)
             try:
                 with self._autocast():
-                    fake_logits = self.D(fake, h.detach())
+                    fake_logits = self.D(d_view(fake), h.detach())
             finally:
                 self.D.requires_grad_(True)
 
@@ -155,10 +172,18 @@ class ReedSystem(GanSystem):
         if lc.uses_int:
             with self._autocast():
                 fake_int = self.G(z_int, h_int.detach())
-                int_logits = self.D(fake_int, h_int.detach())
+                int_logits = self.D(d_view(fake_int), h_int.detach())
             loss_int = self.loss.g_loss(int_logits)
             parts["g_int"] = loss_int
             loss_g = loss_g + lc.int_weight * loss_int
+        if lc.ms_weight > 0:  # a second z for the first half of the batch's captions
+            k = max(1, b // 2)
+            z2 = torch.randn(k, self.z_dim, generator=gen).to(self.device)
+            with self._autocast():
+                fake2 = self.G(z2, h[:k].detach())
+            loss_ms = mode_seeking_loss(fake[:k], fake2, z[:k], z2)
+            parts["g_ms"] = loss_ms
+            loss_g = loss_g + lc.ms_weight * loss_ms
         torch.autograd.backward(loss_g, inputs=self._g_params)
         self.sync_grads(self._g_params)
 

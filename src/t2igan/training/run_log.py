@@ -58,12 +58,29 @@ class RunLog:
                 if k not in ("step", "time") and isinstance(v, (int, float)):
                     self.writer.add_scalar(f"train/{k}", v, record["step"])
 
+    @property
+    def eval_path(self) -> Path:
+        return self.run_dir / "logs" / "eval.jsonl"
+
+    def eval(self, record: dict[str, Any]) -> None:
+        """Append one training-time evaluation (``logs/eval.jsonl``; TensorBoard ``eval/*``)."""
+        if not self.enabled:
+            return
+        with open(self.eval_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            for k, v in record.items():
+                if k not in ("step", "best") and isinstance(v, (int, float)):
+                    self.writer.add_scalar(f"eval/{k}", v, record["step"])
+
     def truncate(self, step: int) -> None:
         """On resume, drop lines written after the checkpoint's step (they will be written again)."""
-        if not self.enabled or not self.metrics_path.is_file():
+        if not self.enabled:
             return
-        keep = [ln for ln in self.metrics_path.read_text().splitlines() if ln.strip() and _line_step(ln) <= step]
-        atomic_write_text(self.metrics_path, "".join(ln + "\n" for ln in keep))
+        for path in (self.metrics_path, self.eval_path):
+            if path.is_file():
+                keep = [ln for ln in path.read_text().splitlines() if ln.strip() and _line_step(ln) <= step]
+                atomic_write_text(path, "".join(ln + "\n" for ln in keep))
 
     def grid(self, step: int, images: torch.Tensor, cols: int, captions: list[str]) -> None:
         """``samples/step_XXXXXXX.png`` (one row per caption, written under it) and the TensorBoard image."""

@@ -44,6 +44,15 @@ from t2igan.utils.errors import T2IError
 from t2igan.utils.seed import derive_seed, seed_everything
 
 
+class TrainerCallback(Protocol):
+    """Called by ``Trainer.fit`` after every step (``on_step_end``); time spent here is not training time.
+
+    ``t2igan.metrics.training_eval.EvalHook`` is one: it evaluates every ``train.eval_every`` steps and calls
+    ``trainer.keep_best``."""
+
+    def on_step_end(self, trainer: Trainer) -> None: ...
+
+
 class BatchDataset(Protocol):
     """What the Trainer needs from a dataset (``t2igan.data.TextImageDataset`` is one)."""
 
@@ -113,6 +122,7 @@ class Trainer:
         resume: bool = False,
         text_encoder: Any = None,
         log: Callable[[str], None] = print,
+        callbacks: list[TrainerCallback] | None = None,
     ) -> None:
         """``dist``: a ``training.distributed.DistContext`` under torchrun (None = single process).
         ``text_encoder``: the encoder object that made the embeddings, saved with the export (else
@@ -124,6 +134,13 @@ class Trainer:
         self.is_main = self.rank == 0
         self.resume = resume
         self.text_encoder = text_encoder
+        self.callbacks = list(callbacks or [])
+        self.train_seconds = 0.0  # wall time of the training loop, without callbacks (evaluation)
+        if (cfg.train.eval_every or cfg.train.eval_minutes) and not self.callbacks:
+            self.log(
+                "note: train.eval_every/eval_minutes need an evaluation callback (t2igan train adds one; in Python "
+                "pass callbacks=[t2igan.metrics.training_eval.EvalHook.for_trainer_config(cfg)])"
+            )
         self.log = log if self.is_main else (lambda _msg: None)
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
@@ -221,6 +238,7 @@ class Trainer:
         self.runlog.open()
         last: dict[str, float] = {}
         t_start, start_step, step_time = time.perf_counter(), self.step, 0.0
+        t_mark = t_start
         budget = None if cfg.train.max_minutes is None else cfg.train.max_minutes * 60.0
         budget_reached = False
         self._bad, self._ips = 0, 0.0
@@ -242,6 +260,11 @@ class Trainer:
                 self.step += 1
                 self._agree_stop()
                 self._after_step(last, self.batch_size / max(dt, 1e-9), bar, fixed)
+                now = time.perf_counter()
+                self.train_seconds += now - t_mark
+                for callback in self.callbacks:
+                    callback.on_step_end(self)
+                t_mark = time.perf_counter()
         stopped = self._stop
         if self.is_main:
             self._checkpoint(reason="interrupted" if stopped else "final")
@@ -249,7 +272,7 @@ class Trainer:
                 if self.step % cfg.train.sample_every:
                     self._sample_grid(fixed)
                 if cfg.train.export:
-                    self.export()
+                    self.export(from_best=cfg.train.export_best)
         self.runlog.close()
         if self.dist is not None:
             self.dist.barrier()  # rank 0 may still be writing the export
@@ -342,10 +365,37 @@ class Trainer:
         self.runlog.truncate(self.step)
         self.log(f"resumed from {ckpt['path']} (step {self.step})")
 
-    def export(self, folder: str | Path | None = None) -> Path:
-        """Write the pretrained folder (EMA generator if enabled) for ``T2IPipeline.from_pretrained``."""
+    @property
+    def best_dir(self) -> Path:
+        return self.run_dir / "checkpoints" / "best"
+
+    def keep_best(self, record: dict[str, Any]) -> Path | None:
+        """Save the current state as the run's best checkpoint (``checkpoints/best/``, one kept), with ``record``
+        (the evaluation that made it best) in its metadata. Called by the evaluation hook."""
+        if not self.is_main or not self.system.all_finite():
+            return None
+        state = {"system": self.system.state_dict(), "rng": rng_state()}
+        meta = {"epoch": self.step / self.steps_per_epoch, "text_dim": self.text_dim, "reason": "best", **record}
+        return save_checkpoint(self.best_dir, self.step, state, self.cfg.to_dict(), meta, keep=1)
+
+    def _best_system(self) -> tuple[GanSystem, int] | None:
+        """The system restored from ``checkpoints/best`` (None if there is none)."""
+        ckpt = load_latest(self.best_dir, self.device, warn=self.log) if self.best_dir.is_dir() else None
+        if ckpt is None:
+            return None
+        system = get_system_class(self.cfg.model.name)(self.cfg, self.text_dim, self.device)
+        system.load_state_dict(ckpt["state"]["system"])
+        return system, int(ckpt["step"])
+
+    def export(self, folder: str | Path | None = None, *, from_best: bool = False) -> Path:
+        """Write the pretrained folder (EMA generator if enabled) for ``T2IPipeline.from_pretrained``; with
+        ``from_best``, the generator of the best evaluated checkpoint when there is one."""
         folder = Path(folder) if folder is not None else self.run_dir / "pretrained"
-        generator = self.system.generator_for_export()
+        generator, step = self.system.generator_for_export(), self.step
+        best = self._best_system() if from_best else None
+        if best is not None:
+            generator, step = best[0].generator_for_export(), best[1]
+            self.log(f"exporting the best evaluated checkpoint (step {step})")
         if int(getattr(generator, "text_dim", -1)) == 0:  # unconditional (StackGAN++): no text side to export
             text_encoder, embeddings = None, {"type": "unconditional", "dim": 0}
         else:
@@ -357,7 +407,7 @@ class Trainer:
             text_encoder=text_encoder,
             embeddings=embeddings,
             extra={
-                "step": self.step,
+                "step": step,
                 "variant": self.cfg.loss.variant,
                 "ema": self.cfg.optim.ema > 0,
                 "loss": self.cfg.loss.kind,
