@@ -52,7 +52,7 @@ def test_affine_fusion_lets_the_text_act_in_every_stage():
 
 
 def test_unknown_choice_is_a_one_line_error():
-    with pytest.raises(T2IError, match="model.d_norm='layer' is unknown"):
+    with pytest.raises(T2IError, match=r"model\.d_norm='layer' is unknown"):
         reed_config("tiny", d_norm="layer")
 
 

@@ -2,7 +2,8 @@
 
 A metric is a function ``fn(ctx: EvalContext) -> dict`` in its own file, registered under the name of its protocol
 (``fid_evaluator``, ``rprec_sje``, …). The name says what is measured and with which feature network; the sample
-count and resize protocol are added to the reported ``protocol`` string (e.g. ``fid_evaluator_2k_test-eval_64px-bicubic``).
+count and resize protocol are added to the reported ``protocol`` string
+(e.g. ``fid_evaluator_2k_test-eval_64px-bicubic``).
 """
 
 from __future__ import annotations
