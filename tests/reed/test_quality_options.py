@@ -112,3 +112,24 @@ def test_training_step_with_options_is_finite_and_reports_terms(tiny_config, fak
         idx, epoch = trainer.batch_indices(4)
         out = trainer.system.train_step(trainer.dataset.batch(idx, epoch), 4)
         assert out["d_r1"] > 0
+
+
+def test_contrastive_loss_masks_same_class_pairs_and_prefers_the_diagonal():
+    from t2igan.losses.gan import contrastive_loss
+
+    good = torch.eye(3) * 5.0
+    bad = torch.ones(3, 3) * 5.0 - torch.eye(3) * 5.0
+    assert contrastive_loss(good) < contrastive_loss(bad)
+    same = torch.tensor([[True, True, False], [True, True, False], [False, False, True]])
+    masked = contrastive_loss(torch.ones(3, 3), same)  # i=0,1 only compete with class-2's caption
+    assert torch.allclose(masked, (2 * torch.tensor(2.0).log() + torch.tensor(3.0).log()) / 3)
+
+
+def test_contrastive_step_trains_both_players(tiny_config, fake_dataset):
+    from t2igan.training.trainer import Trainer
+
+    extra = [f"model.{k}={v}" for k, v in MODERN.items()] + ["loss.contrastive=1.0", "loss.kind=hinge"]
+    summary = Trainer(tiny_config(*extra), dataset=fake_dataset, log=lambda _m: None).fit()
+    assert summary["last"]["d_contrastive"] > 0 and summary["last"]["g_contrastive"] > 0
+    with pytest.raises(T2IError, match="projection"):
+        Trainer(tiny_config("loss.contrastive=1.0"), dataset=fake_dataset, log=lambda _m: None)

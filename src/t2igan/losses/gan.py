@@ -139,3 +139,15 @@ def mode_seeking_loss(fake_a: torch.Tensor, fake_b: torch.Tensor, z_a: torch.Ten
     d(G(c, z1), G(c, z2)) / d(z1, z2); minimised as its reciprocal 1 / (ratio + ε), with mean absolute distances."""
     ratio = (fake_a.float() - fake_b.float()).abs().mean() / (z_a.float() - z_b.float()).abs().mean()
     return 1.0 / (ratio + 1e-5)
+
+
+def contrastive_loss(logits: torch.Tensor, same_class: torch.Tensor | None = None) -> torch.Tensor:
+    """Image-to-text InfoNCE (XMC-GAN, Zhang et al., CVPR 2021, Eq. (1)–(2)): each image must match its own caption
+    better than the other captions of the batch. ``logits [B, B]`` (image i, text j); pairs of the same class other
+    than the diagonal are masked out (they describe the same attributes: not negatives)."""
+    logits = logits.float()
+    if same_class is not None:
+        off_diag = same_class & ~torch.eye(len(logits), dtype=torch.bool, device=logits.device)
+        logits = logits.masked_fill(off_diag, float("-inf"))
+    target = torch.arange(len(logits), device=logits.device)
+    return F.cross_entropy(logits, target)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -304,6 +305,15 @@ class ReedDiscriminator(_PretrainedMixin, nn.Module):
 
     def forward(self, x: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x), text_emb)
+
+    def match_logits(self, features: torch.Tensor, text_emb: torch.Tensor, temperature: float) -> torch.Tensor:
+        """[B_img, B_txt] cosine similarities / τ between pooled image features and projected texts (the projection
+        head's V·φ(t)): the image-sentence contrastive score of XMC-GAN (Zhang et al., CVPR 2021, Eq. (2))."""
+        if self.config.d_text != "projection":
+            raise ValueError("the contrastive score needs the projection discriminator (model.d_text=projection)")
+        img = F.normalize(features.float().sum(dim=(2, 3)), dim=1)
+        txt = F.normalize(self.embed(text_emb.float()), dim=1)
+        return img @ txt.t() / temperature
 
 
 def _format_of(x: torch.Tensor) -> torch.memory_format:

@@ -59,6 +59,8 @@ class LossConfig:
     r1: float = 0.0  # R1 penalty γ on real matching pairs (Mescheder et al. 2018); 0 = off
     r1_every: int = 1  # lazy R1 (StyleGAN2): every k-th D step, scaled by k
     ms_weight: float = 0.0  # mode-seeking term weight (MSGAN, Mao et al. 2019): z must change the image; 0 = off
+    contrastive: float = 0.0  # image-text contrastive weight in D (real) and G (fake) (XMC-GAN 2021); 0 = off
+    contrastive_tau: float = 0.1  # its temperature
     reuse_d_fake: bool = True  # G's loss uses D's fake logits of the D step (as the released Lua code does)
 
     @property

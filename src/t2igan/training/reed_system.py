@@ -25,6 +25,7 @@ from torch import nn
 from t2igan.losses.gan import (
     GanClsLoss,
     HingeLoss,
+    contrastive_loss,
     interpolate_embeddings,
     matching_aware_gp,
     mode_seeking_loss,
@@ -35,6 +36,7 @@ from t2igan.training.augment import translate
 from t2igan.training.config import TrainConfig
 from t2igan.training.ema import ema_decay_at, update_ema
 from t2igan.training.system import GanSystem, resolve_precision, update_is_finite
+from t2igan.utils.errors import T2IError
 
 
 class ReedSystem(GanSystem):
@@ -46,6 +48,8 @@ class ReedSystem(GanSystem):
         params.setdefault("image_size", cfg.data.size)
         params["text_dim"] = text_dim
         self.model_config = reed_config(cfg.model.preset, **params)
+        if cfg.loss.contrastive > 0 and self.model_config.d_text != "projection":
+            raise T2IError("loss.contrastive needs the projection discriminator", hint="set model.d_text=projection")
         with self.seeded_init():
             self.G = ReedGenerator(self.model_config).to(self.device)
             self.D = ReedDiscriminator(self.model_config).to(self.device)
@@ -143,8 +147,17 @@ class ReedSystem(GanSystem):
             wrong_logits = None
             if lc.uses_cls:
                 wrong_logits = self.D.head(feats, batch["wrong_emb"].to(self.device).float())
-            fake_logits = self.D(d_view(fake if reuse else fake.detach()), h.detach())
+            fake_feats = self.D.features(d_view(fake if reuse else fake.detach()))
+            fake_logits = self.D.head(fake_feats, h.detach())
         loss_d, parts = self.loss.d_loss(real_logits, wrong_logits, fake_logits)
+        contrast = lc.contrastive > 0
+        same = None
+        if contrast:
+            cls = batch.get("class_id")
+            same = None if cls is None else (cls[:, None] == cls[None, :]).to(self.device)
+            c_real = contrastive_loss(self.D.match_logits(feats, h.detach(), lc.contrastive_tau), same)
+            parts["d_contrastive"] = c_real
+            loss_d = loss_d + lc.contrastive * c_real
         if gp:
             gp_term = matching_aware_gp(real_logits, x, h, weight=lc.ma_gp, power=lc.ma_gp_power)
             parts["d_ma_gp"] = gp_term
@@ -163,12 +176,17 @@ class ReedSystem(GanSystem):
             self.D.requires_grad_(False)
             try:
                 with self._autocast():
-                    fake_logits = self.D(d_view(fake), h.detach())
+                    fake_feats = self.D.features(d_view(fake))
+                    fake_logits = self.D.head(fake_feats, h.detach())
             finally:
                 self.D.requires_grad_(True)
 
         loss_g = self.loss.g_loss(fake_logits)
         parts["g_adv"] = loss_g
+        if contrast:  # G: each fake must match its own caption (D's weights get no gradient from this)
+            c_fake = contrastive_loss(self.D.match_logits(fake_feats, h.detach(), lc.contrastive_tau), same)
+            parts["g_contrastive"] = c_fake
+            loss_g = loss_g + lc.contrastive * c_fake
         if lc.uses_int:
             with self._autocast():
                 fake_int = self.G(z_int, h_int.detach())
