@@ -26,8 +26,18 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from t2igan.utils.errors import T2IError
-from t2igan.utils.io import atomic_dir, sha256_file
+from t2igan.utils.io import sha256_file
+from t2igan.utils.outputs import atomic_dir, check_replaceable, json_says
 from t2igan.utils.seed import derive_seed, torch_generator
+
+EVALUATOR_KIND = "evaluator"  # the folder's ownership marker (utils.outputs)
+FORMAT = "t2igan-evaluator/1"
+_is_evaluator_folder = json_says("config.json", "format", FORMAT)  # folders written before the marker existed
+
+
+def check_evaluator_out(out: str | Path, overwrite: bool = False) -> None:
+    """Fail now (before training) if ``out`` holds something other than an evaluator and ``overwrite`` is off."""
+    check_replaceable(out, EVALUATOR_KIND, overwrite=overwrite, is_own=_is_evaluator_folder)
 
 
 @dataclass
@@ -93,12 +103,14 @@ class AttributeEvaluator(nn.Module):
                 outs.setdefault(k, []).append(v.argmax(1).numpy())
         return {k: np.concatenate(v) for k, v in outs.items()}
 
-    def save_pretrained(self, out: str | Path, report: dict[str, Any] | None = None) -> Path:
+    def save_pretrained(self, out: str | Path, report: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` atomically; an existing ``out`` that is not an evaluator folder
+        is a one-line error unless ``overwrite``."""
         out = Path(out)
-        with atomic_dir(out) as tmp:
+        with atomic_dir(out, kind=EVALUATOR_KIND, overwrite=overwrite, is_own=_is_evaluator_folder) as tmp:
             save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp / "model.safetensors"))
             report = report if report is not None else getattr(self, "report", {})
-            meta = {"config": asdict(self.config), "report": report, "format": "t2igan-evaluator/1"}
+            meta = {"config": asdict(self.config), "report": report, "format": FORMAT}
             (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
         self.fingerprint = sha256_file(out / "model.safetensors")[:16]
         return out

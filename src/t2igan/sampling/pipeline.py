@@ -37,9 +37,11 @@ from torch import nn
 
 from t2igan import __version__
 from t2igan.sampling.registry import config_from_dict, config_to_dict, generator_name, resolve_generator
+from t2igan.training.export import PRETRAINED_KIND, is_pretrained_folder
 from t2igan.utils.errors import T2IError
 from t2igan.utils.images import to_pil, to_uint8
-from t2igan.utils.io import atomic_dir, atomic_write_json
+from t2igan.utils.io import atomic_write_json
+from t2igan.utils.outputs import atomic_dir
 from t2igan.utils.seed import torch_generator
 
 OutputType = Literal["pil", "pt", "np"]
@@ -181,7 +183,7 @@ class T2IPipeline:
     def save_pretrained(self, path: str | Path) -> Path:
         """Write the folder atomically: index, generator config + safetensors, text encoder (or marker), S."""
         path = Path(path)
-        with atomic_dir(path) as tmp:
+        with atomic_dir(path, kind=PRETRAINED_KIND, is_own=is_pretrained_folder) as tmp:
             save_component(self.generator, tmp / "generator")
             te_dir = tmp / "text_encoder"
             te_dir.mkdir()

@@ -22,7 +22,8 @@ from t2igan.models.style import StyleEncoder
 from t2igan.sampling.pipeline import T2IPipeline, check_captions
 from t2igan.utils.errors import T2IError
 from t2igan.utils.images import _font, make_grid
-from t2igan.utils.io import atomic_dir, atomic_write_json
+from t2igan.utils.io import atomic_write_json
+from t2igan.utils.outputs import atomic_dir, json_says
 from t2igan.utils.seed import derive_seed
 
 
@@ -83,7 +84,9 @@ def save_style_encoder(pipe: T2IPipeline, encoder: StyleEncoder, metrics: dict[s
     if pipe.path is None:
         raise T2IError("the pipeline was not loaded from a folder; use pipe.save_pretrained(dir)")
     folder = pipe.path / "style_encoder"
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(
+        folder, kind="style-encoder", is_own=json_says("config.json", "_class_name", "StyleEncoder")
+    ) as tmp:
         encoder.save_pretrained(tmp)
         if metrics is not None:
             atomic_write_json(tmp / "metrics.json", metrics)

@@ -25,7 +25,11 @@ from torch import nn
 
 from t2igan import __version__
 from t2igan.utils.errors import T2IError
-from t2igan.utils.io import atomic_dir, atomic_path, atomic_write_json
+from t2igan.utils.io import atomic_path, atomic_write_json
+from t2igan.utils.outputs import atomic_dir, json_says
+
+PRETRAINED_KIND = "pretrained"  # the folder's ownership marker (utils.outputs)
+is_pretrained_folder = json_says("model_index.json", "_class_name", "T2IPipeline")  # exports older than the marker
 
 
 def save_generator(generator: nn.Module, folder: str | Path) -> Path:
@@ -122,7 +126,7 @@ def export_pretrained(
     pipeline can tell the user which encoder to pair with the generator.
     """
     folder = Path(folder)
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, kind=PRETRAINED_KIND, is_own=is_pretrained_folder) as tmp:
         save_generator(generator, tmp / "generator")
         index: dict[str, Any] = {
             "_class_name": "T2IPipeline",

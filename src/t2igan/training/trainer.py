@@ -38,6 +38,7 @@ import torch
 from t2igan.training.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
 from t2igan.training.config import TrainConfig
 from t2igan.training.export import export_pretrained
+from t2igan.training.run_folder import RunFolder, open_run
 from t2igan.training.run_log import RunLog, fixed_sample_inputs
 from t2igan.training.system import GanSystem, get_system_class
 from t2igan.utils.errors import T2IError
@@ -160,6 +161,7 @@ class Trainer:
         self._stop = False
         self.runlog = RunLog(self.run_dir, enabled=self.is_main, tensorboard=cfg.train.tensorboard, log=self.log)
         self._last_ckpt = -1
+        self.run: RunFolder | None = None  # the locked run folder while fit() runs (run_folder.py)
 
     # -- data: order and sharding ---------------------------------------------------------------------------------
     def epoch_permutation(self, epoch: int) -> np.ndarray:
@@ -206,7 +208,13 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
-        """Train until ``total_steps``; returns a summary (steps, seconds, last losses, paths)."""
+        """Train until ``total_steps``; returns a summary (steps, seconds, last losses, paths). The run folder is
+        locked and its identity and config checked while it runs (``run_folder.py``)."""
+        with open_run(self.run_dir, self.cfg.to_dict(), resume=self.resume, main=self.is_main, log=self.log) as run:
+            self.run = run
+            return self._fit()
+
+    def _fit(self) -> dict[str, Any]:
         cfg = self.cfg
         if self.is_main:
             for sub in ("checkpoints", "samples", "logs"):
@@ -311,6 +319,7 @@ class Trainer:
             "text_dim": self.text_dim,
             "reason": reason,
             "model": self.cfg.model.name,
+            "run_id": self.run.run_id if self.run else None,
         }
         path = save_checkpoint(root, self.step, state, self.cfg.to_dict(), meta, keep=self.cfg.train.keep_ckpts)
         self._last_ckpt = self.step
@@ -321,6 +330,8 @@ class Trainer:
         if ckpt is None:
             self.log(f"no checkpoint in {self.run_dir / 'checkpoints'}: starting from step 0")
             return
+        if self.run is not None:
+            self.run.check_checkpoint(ckpt)
         if int(ckpt["meta"].get("text_dim", self.text_dim)) != self.text_dim:
             raise T2IError(
                 f"the checkpoint was trained with {ckpt['meta']['text_dim']}-d text embeddings, the data "
