@@ -28,7 +28,7 @@ import torch
 
 from t2igan import __version__
 from t2igan.utils.errors import T2IError
-from t2igan.utils.io import atomic_write_json, sha256_file
+from t2igan.utils.io import atomic_write_json, sha256_file, write_safetensors
 from t2igan.utils.outputs import PARTIAL, atomic_dir, json_says
 
 FORMAT = "t2igan-checkpoint/1"
@@ -115,8 +115,6 @@ def save_checkpoint(
     ``meta["run_id"]`` (the run folder's id, see ``run_folder.py``) is recorded in the manifest; rotation deletes only
     checkpoints with the same id, and a checkpoint of another run is never replaced.
     """
-    from safetensors.torch import save_file
-
     target = step_dir(root, step)
     run_id = (meta or {}).get("run_id")
     other = read_manifest(target)
@@ -129,7 +127,7 @@ def save_checkpoint(
     tensors: dict[str, torch.Tensor] = {}
     skeleton = flatten_state(state, tensors)
     with atomic_dir(target, kind="checkpoint", is_own=json_says("manifest.json", "format", FORMAT)) as tmp:
-        save_file(tensors, str(tmp / "state.safetensors"), metadata={"format": FORMAT})
+        write_safetensors(tmp / "state.safetensors", tensors, metadata={"format": FORMAT})
         atomic_write_json(tmp / "state.json", {"step": step, "meta": meta or {}, "state": skeleton})
         atomic_write_json(tmp / "config.json", config)
         files = {

@@ -95,6 +95,8 @@ class TrainLoopConfig:
     ckpt_every: int = 1000
     keep_ckpts: int = 3
     max_bad_steps: int = 20  # consecutive non-finite steps before training stops with an error
+    max_skipped_share: float = 0.5  # stop if more of the last 20 steps were skipped as non-finite (divergence.py)
+    max_weight_growth: float = 1000.0  # stop if a network's weight RMS grows more than this many times (divergence.py)
     progress: bool = True  # tqdm bar
     tensorboard: bool = True
     export: bool = True  # write run/pretrained/ at the end
@@ -130,6 +132,10 @@ class TrainConfig:
             raise T2IError("set train.steps or train.epochs")
         if not 0.0 <= self.optim.ema < 1.0:
             raise T2IError(f"optim.ema={self.optim.ema} must be in [0, 1)")
+        if not 0.0 < self.train.max_skipped_share <= 1.0:
+            raise T2IError(f"train.max_skipped_share={self.train.max_skipped_share} must be in (0, 1]")
+        if not self.train.max_weight_growth > 1.0:
+            raise T2IError(f"train.max_weight_growth={self.train.max_weight_growth} must be > 1")
         for name in ("log_every", "sample_every", "ckpt_every", "keep_ckpts", "max_bad_steps"):
             if getattr(self.train, name) < 1:
                 raise T2IError(f"train.{name} must be ≥ 1")

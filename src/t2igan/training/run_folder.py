@@ -56,6 +56,8 @@ RESUMABLE = (
     "train.ckpt_every",
     "train.keep_ckpts",
     "train.max_bad_steps",
+    "train.max_skipped_share",
+    "train.max_weight_growth",
     "train.export",
     "debug.*",
 )

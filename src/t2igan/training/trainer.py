@@ -37,6 +37,7 @@ import torch
 
 from t2igan.training.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
 from t2igan.training.config import TrainConfig
+from t2igan.training.divergence import DivergenceGuard
 from t2igan.training.export import export_pretrained
 from t2igan.training.run_folder import RunFolder, open_run
 from t2igan.training.run_log import RunLog, fixed_sample_inputs
@@ -162,6 +163,9 @@ class Trainer:
         self.runlog = RunLog(self.run_dir, enabled=self.is_main, tensorboard=cfg.train.tensorboard, log=self.log)
         self._last_ckpt = -1
         self.run: RunFolder | None = None  # the locked run folder while fit() runs (run_folder.py)
+        self.guard = DivergenceGuard(
+            self.system.nets(), max_weight_growth=t.max_weight_growth, max_skipped_share=t.max_skipped_share
+        )
 
     # -- data: order and sharding ---------------------------------------------------------------------------------
     def epoch_permutation(self, epoch: int) -> np.ndarray:
@@ -287,6 +291,7 @@ class Trainer:
                 )
         else:
             self._bad = 0
+        self.guard.check(self.step, bool(out.get("nonfinite")), self.system.nets())  # finite blow-ups (divergence.py)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(

@@ -7,9 +7,11 @@ same folder, flushed, fsynced and renamed over the target, so a crash leaves eit
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -38,9 +40,27 @@ def atomic_path(path: str | Path, *, suffix: str = "") -> Iterator[Path]:
         os.chmod(tmp_path, 0o666 & ~umask())  # mkstemp makes 0600; give the mode a plain open() would
         os.replace(tmp_path, path)
         fsync_dir(path.parent)
+    except OSError as e:
+        raise_if_disk_problem(e, path)
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+# Write failures that say nothing about the program: the disk or file system refused the data.
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO}
+
+
+def raise_if_disk_problem(e: OSError, path: Path) -> None:
+    """Turn a full disk, an exceeded quota, a read-only file system or an I/O error while writing ``path`` into a
+    one-line ``T2IError`` (what was there before is unchanged: writes go to a temporary name first)."""
+    if e.errno in _DISK_ERRNOS:
+        raise T2IError(
+            f"could not write ({e.strerror or os.strerror(e.errno)}); the previous version, if any, is unchanged",
+            path=path,
+            hint="free some space (or fix the disk) and run again",
+        ) from None
 
 
 def writable_file(path: str | Path) -> Path:
@@ -76,6 +96,25 @@ def writable_file(path: str | Path) -> Path:
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def write_safetensors(path: str | Path, tensors: dict[str, Any], metadata: dict[str, str] | None = None) -> Path:
+    """Save tensors as a safetensors file, atomically. A full disk is a one-line ``T2IError`` (safetensors reports it
+    as its own error type; it is mapped back to the ``OSError`` it was)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        try:
+            save_file(state, str(tmp), metadata=metadata)
+        except SafetensorError as e:
+            code = re.search(r"os error (\d+)", str(e))
+            if code is None:
+                raise
+            raise OSError(int(code.group(1)), os.strerror(int(code.group(1)))) from None
+    return path
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

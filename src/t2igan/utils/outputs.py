@@ -30,7 +30,7 @@ from typing import Any
 
 from t2igan import __version__
 from t2igan.utils.errors import T2IError
-from t2igan.utils.io import atomic_write_json, fsync_dir, umask
+from t2igan.utils.io import atomic_write_json, fsync_dir, raise_if_disk_problem, umask
 
 MARKER_PREFIX = ".t2igan-"
 PARTIAL = ".t2igan-partial.json"
@@ -167,6 +167,9 @@ def atomic_dir(
         else:
             os.replace(tmp, path)
         fsync_dir(path.parent)
+    except OSError as e:
+        raise_if_disk_problem(e, path)
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
