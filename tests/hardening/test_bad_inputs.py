@@ -123,7 +123,7 @@ def test_missing_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_resume_with_a_different_architecture_is_refused(
     tmp_path: Path, hardening_sandbox: Path, hx: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from t2igan.training.checkpoint import list_checkpoints
+    from t2igan.utils.checkpoint import list_checkpoints
 
     run = tmp_path / "run"
     cache = hx.cache_of(hardening_sandbox)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from t2igan.training.checkpoint import (
+from t2igan.utils.checkpoint import (
     list_checkpoints,
     load_checkpoint,
     load_latest,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from t2igan.apps.cli import main
-from t2igan.training.checkpoint import list_checkpoints, load_checkpoint
+from t2igan.utils.checkpoint import list_checkpoints, load_checkpoint
 
 
 def _cli_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from t2igan.training.checkpoint import list_checkpoints, load_checkpoint
-from t2igan.training.run_folder import config_diff, open_run
+from t2igan.training.run_folder import open_run
 from t2igan.training.trainer import Trainer
+from t2igan.utils.checkpoint import list_checkpoints, load_checkpoint
+from t2igan.utils.config import config_diff
 from t2igan.utils.errors import T2IError
 from t2igan.utils.outputs import read_marker
 

@@ -31,7 +31,8 @@ from typing import Any
 
 import yaml
 
-from t2igan.training.checkpoint import list_checkpoints
+from t2igan.utils.checkpoint import list_checkpoints
+from t2igan.utils.config import config_diff
 from t2igan.utils.errors import T2IError
 from t2igan.utils.outputs import check_replaceable, read_marker, write_marker
 
@@ -137,7 +138,7 @@ def _identity(root: Path, config: dict[str, Any], resume: bool, log: Callable[[s
             hint="continue it with --resume, or choose a new --out",
         )
     if old is not None:
-        diff = config_diff(old, config, ignore=RESUMABLE)
+        diff = config_diff(old, yaml.safe_load(yaml.safe_dump(config)), ignore=RESUMABLE)  # as the YAML file holds it
         if diff:
             shown = "; ".join(f"{k}: {a!r} → {b!r}" for k, a, b in diff[:3]) + (" …" if len(diff) > 3 else "")
             raise T2IError(
@@ -178,28 +179,6 @@ def _read_config(root: Path) -> dict[str, Any] | None:
             f"the run's config is unreadable ({e})", path=path, hint="restore it or choose a new --out"
         ) from None
     return doc if isinstance(doc, dict) else None
-
-
-def config_diff(old: dict[str, Any], new: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
-    """``(dotted key, old value, new value)`` for every leaf that differs, except keys matched by ``ignore``."""
-    a, b = _flatten(old), _flatten(yaml.safe_load(yaml.safe_dump(new)))  # compare as the YAML file would hold it
-    out = []
-    for key in sorted(set(a) | set(b)):
-        if any(key == p or (p.endswith(".*") and key.startswith(p[:-1])) for p in ignore):
-            continue
-        if a.get(key) != b.get(key):
-            out.append((key, a.get(key), b.get(key)))
-    return out
-
-
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in tree.items():
-        if isinstance(v, dict) and v:
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def _lock(root: Path) -> int | None:

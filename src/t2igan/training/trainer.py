@@ -25,8 +25,6 @@ import contextlib
 import math
 import os
 import shutil
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,15 +33,16 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from t2igan.training.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
 from t2igan.training.config import TrainConfig
 from t2igan.training.divergence import DivergenceGuard
 from t2igan.training.export import export_pretrained
 from t2igan.training.run_folder import RunFolder, open_run
 from t2igan.training.run_log import RunLog, fixed_sample_inputs
 from t2igan.training.system import GanSystem, get_system_class
+from t2igan.utils.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
 from t2igan.utils.errors import T2IError
 from t2igan.utils.seed import derive_seed, seed_everything
+from t2igan.utils.signals import stop_on_signals
 
 
 class BatchDataset(Protocol):
@@ -434,25 +433,14 @@ class Trainer:
         finally:
             bar.close()
 
-    @contextlib.contextmanager
-    def _signals(self) -> Iterator[None]:
+    def _signals(self) -> contextlib.AbstractContextManager[None]:
         """SIGTERM and the first Ctrl-C ask the loop to checkpoint and stop; a second Ctrl-C aborts at once."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
 
-        def handler(signum: int, _frame: Any) -> None:
-            if self._stop and signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            self.log(f"\n{signal.Signals(signum).name}: saving a checkpoint after this step …")
+        def stop(name: str) -> None:
+            self.log(f"\n{name}: saving a checkpoint after this step …")
             self._stop = True
 
-        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
+        return stop_on_signals(stop)
 
 
 def load_run_system(run_dir: str | Path, device: str | torch.device = "cpu") -> GanSystem:

@@ -1,16 +1,20 @@
-"""Checkpoints in a restricted, verifiable format — no pickles, nothing executable.
+"""Checkpoints in a restricted, verifiable format — no pickles, nothing executable. The one checkpoint module of every
+trainer: the GAN ``Trainer`` (``training/trainer.py``) and the DS-SJE trainer (``text/sje_trainer.py``).
 
 ``<run>/checkpoints/step_0001000/`` holds
 
 - ``state.safetensors`` — every tensor: net weights and buffers, optimiser moments, RNG states;
 - ``state.json`` — the structure around them (nested dicts/lists of numbers, strings and ``{"__tensor__": key}``
-  references), the step, the epoch and the text dimension;
-- ``config.json`` — the resolved ``TrainConfig``;
-- ``manifest.json`` — written last: format version, t2igan version, step, and the sha256 and size of each file.
+  references), the step and the trainer's ``meta`` (epoch, text dimension, ``run_id``, …);
+- ``config.json`` — the trainer's resolved config;
+- ``.t2igan-checkpoint.json`` — the ownership marker every folder t2igan builds carries (``utils/outputs.py``);
+- ``manifest.json`` — written last: format version, t2igan version, step, run id, and the sha256 and size of *every*
+  other file of the folder.
 
 The folder is built under a temporary name and renamed into place (``atomic_dir``), so a crash never leaves half a
-checkpoint under a real name. On load every checksum is verified; a corrupt or truncated checkpoint is reported in
-one line and the previous good one is used instead. Only the last ``keep`` checkpoints are kept.
+checkpoint under a real name. On load the manifest must list exactly the files present, and every checksum is
+verified; a corrupt, truncated, forged or incomplete checkpoint is reported in one line and the previous good one is
+used instead. Only the last ``keep`` checkpoints of the same run are kept; other runs' are never touched.
 """
 
 from __future__ import annotations
