@@ -142,13 +142,18 @@ def test_demo_refuses_a_folder_that_is_not_a_demo(tmp_path: Path, capsys: Any) -
     assert _content(run) == before
 
 
-def test_claimed_demo_folder_is_reused(tmp_path: Path) -> None:
+def test_claimed_demo_folder_is_reused(tmp_path: Path, tiny_synth_dir: Path) -> None:
+    from t2igan.data.synthetic_write import is_synthetic_folder
     from t2igan.utils.outputs import claim_folder, read_marker
 
     claim_folder(tmp_path / "d", "demo")
     (tmp_path / "d" / "data").mkdir()
     claim_folder(tmp_path / "d", "demo")  # a rerun: fine
     assert read_marker(tmp_path / "d", "demo") is not None
+    old = tmp_path / "old-demo"  # a demo folder from before the marker: recognised by its synthetic data
+    shutil.copytree(tiny_synth_dir, old / "data" / "flowers")
+    claim_folder(old, "demo", is_own=lambda f: is_synthetic_folder(f / "data" / "flowers"))
+    assert read_marker(old, "demo") is not None
 
 
 # -- only regular files are replaced --------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from typing import Any
 import click
 import numpy as np
 
+from t2igan.data.synthetic_write import is_synthetic_folder
 from t2igan.utils.io import atomic_write_json
 from t2igan.utils.outputs import claim_folder
 
@@ -325,7 +326,8 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
     """Run every step, write ``summary.json`` and ``index.html``, print the summary; returns the summary."""
     from t2igan.apps.demo_report import write_index
 
-    claim_folder(opts.out, "demo")  # new, empty or an earlier demo folder: anything else is an error, never replaced
+    # new, empty or an earlier demo folder (also one from before the marker: its synthetic data): else an error
+    claim_folder(opts.out, "demo", is_own=lambda f: is_synthetic_folder(f / "data" / "flowers"))
     state = DemoState(opts)
     say(f"t2igan demo → {opts.out}  (budget {opts.minutes:g} min{', quick' if opts.quick else ''})")
     import torch

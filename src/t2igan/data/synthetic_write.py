@@ -16,7 +16,7 @@ from t2igan.utils.outputs import atomic_dir, json_says
 # --- on disk: Reed's Oxford-102 layout --------------------------------------------------------------------------
 SYNTHETIC_VERSION = 1
 SYNTHETIC_KIND = "synthetic-flowers"  # the dataset folder's ownership marker (utils.outputs)
-_is_synthetic_folder = json_says("attributes.json", "generator.name", "t2igan.synthetic_flowers")  # older folders
+is_synthetic_folder = json_says("attributes.json", "generator.name", "t2igan.synthetic_flowers")  # older folders
 
 
 def write_synthetic_dataset(
@@ -52,7 +52,7 @@ def write_synthetic_dataset(
     class_ids = flowers.class_ids(n)
     image_names = [f"image_{i + 1:05d}" for i in range(n)]
     style_rows: dict[str, list[float]] = {}
-    with atomic_dir(out, kind=SYNTHETIC_KIND, overwrite=overwrite, is_own=_is_synthetic_folder) as tmp:
+    with atomic_dir(out, kind=SYNTHETIC_KIND, overwrite=overwrite, is_own=is_synthetic_folder) as tmp:
         (tmp / "images").mkdir()
         for c in range(n_classes):  # every class folder, even if a small n leaves it empty
             (tmp / "text_c10" / names[c]).mkdir(parents=True)
