@@ -50,12 +50,12 @@ def test_cli_version(capsys):
 def test_atomic_files_get_normal_permissions(tmp_path):
     import os
 
-    from t2igan.utils.io import atomic_dir
+    from t2igan.utils.outputs import atomic_dir
 
     mask = os.umask(0o022)
     try:
         atomic_write_json(tmp_path / "f.json", {})
-        with atomic_dir(tmp_path / "d") as d:
+        with atomic_dir(tmp_path / "d", kind="test") as d:
             (d / "x").write_text("1")
     finally:
         os.umask(mask)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
-from t2igan.training.checkpoint import (
+from t2igan.utils.checkpoint import (
     list_checkpoints,
     load_checkpoint,
     load_latest,
@@ -116,8 +117,71 @@ def test_half_written_checkpoint_is_invisible(ckpts: Path) -> None:
 def test_checkpoint_is_not_a_pickle(ckpts: Path) -> None:
     """Nothing executable: safetensors + JSON only (a malicious checkpoint cannot run code)."""
     newest = list_checkpoints(ckpts)[-1]
-    assert sorted(os.listdir(newest)) == ["config.json", "manifest.json", "state.json", "state.safetensors"]
+    assert sorted(os.listdir(newest)) == [
+        ".t2igan-checkpoint.json",  # the ownership marker (utils.outputs), listed in the manifest like every file
+        "config.json",
+        "manifest.json",
+        "state.json",
+        "state.safetensors",
+    ]
     # A pickle planted in place of the tensors fails verification before anything parses it.
     (newest / "state.safetensors").write_bytes(b"\x80\x04\x95" + b"cos\nsystem\n" * 10)
     with pytest.raises(T2IError):
         load_checkpoint(newest)
+
+
+def _edit_state_step(d: Path, step: int) -> None:
+    doc = json.loads((d / "state.json").read_text())
+    doc["step"] = step
+    (d / "state.json").write_text(json.dumps(doc))
+
+
+def _set_manifest(d: Path, **changes: object) -> None:
+    manifest = json.loads((d / "manifest.json").read_text())
+    manifest.update(changes)
+    (d / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _rehash(d: Path) -> None:
+    """Make the manifest's entries match the edited files (what someone forging a checkpoint would do)."""
+    from t2igan.utils.io import sha256_file
+
+    manifest = json.loads((d / "manifest.json").read_text())
+    for name in manifest["files"]:
+        manifest["files"][name] = {"sha256": sha256_file(d / name), "bytes": (d / name).stat().st_size}
+    (d / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: (_set_manifest(d, files={}), _edit_state_step(d, 5000)), "does not list config.json"),
+        (lambda d: _set_manifest(d, files=None), "does not list"),
+        (lambda d: (d / "extra.pt").write_bytes(b"\x80\x04planted"), "does not list (extra.pt)"),
+        (lambda d: (d / ".t2igan-checkpoint.json").unlink(), "checkpoint file is missing"),
+        (lambda d: (_edit_state_step(d, 5000), _rehash(d)), "steps disagree"),
+        (lambda d: _set_manifest(d, files={"../../etc/passwd": {"sha256": "0", "bytes": 1}}), "does not list"),
+    ],
+    ids=["empty-files-and-edited-state", "files-null", "unlisted-file", "listed-file-missing", "forged-step", "escape"],
+)
+def test_every_file_is_listed_and_checked(ckpts: Path, damage, message: str) -> None:  # type: ignore[no-untyped-def]
+    """A manifest must list every file of its folder (checked), no more and no less; else the checkpoint is invalid
+    and `load_latest` falls back to the previous one with a warning."""
+    newest = list_checkpoints(ckpts)[-1]
+    damage(newest)
+    with pytest.raises(T2IError, match=re.escape(message)):
+        load_checkpoint(newest)
+    warnings: list[str] = []
+    got = load_latest(ckpts, warn=warnings.append)
+    assert got is not None and got["step"] == 30 and len(warnings) == 1 and message in warnings[0]
+
+
+def test_rotation_keeps_checkpoints_of_other_runs(tmp_path: Path) -> None:
+    root = tmp_path / "checkpoints"
+    save_checkpoint(root, 5, _state(5), {}, {"run_id": "other"}, keep=1)
+    for step in (10, 20, 30):
+        save_checkpoint(root, step, _state(step), {}, {"run_id": "mine"}, keep=2)
+    assert [p.name for p in list_checkpoints(root)] == ["step_0000005", "step_0000020", "step_0000030"]
+    with pytest.raises(T2IError, match=r"a checkpoint of another run \(other\) is already at step 5"):
+        save_checkpoint(root, 5, _state(5), {}, {"run_id": "mine"})
+    assert load_checkpoint(root / "step_0000005")["meta"]["run_id"] == "other"

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from t2igan.training.checkpoint import list_checkpoints
+from t2igan.utils.checkpoint import list_checkpoints
 
 # Runs the real CLI; after training, each rank writes a hash of its parameters (to check the ranks agree).
 DUMP_WRAPPER = r"""

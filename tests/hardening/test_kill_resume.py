@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import torch
 
-from t2igan.training.checkpoint import list_checkpoints, load_checkpoint
+from t2igan.utils.checkpoint import list_checkpoints, load_checkpoint
 
 WRAPPER = r"""
 import os, sys, time
@@ -28,7 +28,7 @@ from pathlib import Path
 kind, _, at = os.environ.get("T2IGAN_TEST_BLOCK", "").partition(":")
 marker = Path(os.environ["T2IGAN_TEST_MARKER"])
 if kind == "ckpt":  # hang after the checkpoint's data files are written, before its manifest
-    import t2igan.training.checkpoint as ck
+    import t2igan.utils.checkpoint as ck
     _write = ck.atomic_write_json
     def write(path, obj):
         if Path(path).name == "manifest.json" and obj.get("step") == int(at):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from t2igan.apps.cli import main
-from t2igan.training.checkpoint import list_checkpoints, load_checkpoint
+from t2igan.utils.checkpoint import list_checkpoints, load_checkpoint
 
 
 def _rows(run: Path) -> dict[int, dict[str, Any]]:

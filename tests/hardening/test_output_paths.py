@@ -21,7 +21,16 @@ def test_training_writes_only_inside_the_run_dir(reference_run: dict, hardening_
     # ... and what it wrote is the documented run folder layout, with nothing left half-written.
     run = Path(reference_run["run"])  # type: ignore[arg-type]
     top = sorted(p.name for p in run.iterdir())
-    # (.cache: PyTorch's torch._dynamo cache folder, which the trainer points into the run via TORCHINDUCTOR_CACHE_DIR)
-    assert [t for t in top if t != ".cache"] == ["checkpoints", "config.yaml", "logs", "pretrained", "samples"], top
+    # (.cache: PyTorch's torch._dynamo cache folder, which the trainer points into the run via TORCHINDUCTOR_CACHE_DIR;
+    # .t2igan-run.json / .lock: the run's identity and lock, training/run_folder.py)
+    assert [t for t in top if t != ".cache"] == [
+        ".t2igan-run.json",
+        ".t2igan-run.lock",
+        "checkpoints",
+        "config.yaml",
+        "logs",
+        "pretrained",
+        "samples",
+    ], top
     leftovers = [str(p) for p in run.rglob("*") if p.name.endswith(".tmp") or p.name.endswith(".old")]
     assert leftovers == []

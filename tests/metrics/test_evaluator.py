@@ -27,9 +27,10 @@ def test_evaluator_learns_and_round_trips(trained_evaluator, fake_cache, tmp_pat
     acc = trained_evaluator.report["heldout_accuracy"]
     assert acc["all"]["overall"] > 0.9, acc
     trained_evaluator.save_pretrained(tmp_path / "ev")
-    meta = json.loads((tmp_path / "ev" / "config.json").read_text())
-    assert meta["report"]["heldout_accuracy"]["all"]["overall"] == acc["all"]["overall"]
+    report = json.loads((tmp_path / "ev" / "report.json").read_text())
+    assert report["heldout_accuracy"]["all"]["overall"] == acc["all"]["overall"]
     loaded = load_evaluator(tmp_path / "ev")
+    assert loaded.report == report and loaded.fingerprint == trained_evaluator.fingerprint
     imgs = fake_cache.images(32)[:20]
     a, b = trained_evaluator.predict(imgs), loaded.predict(imgs)
     assert all((a[k] == b[k]).all() for k in a)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from t2igan.training.checkpoint import flatten_state, list_checkpoints, load_latest, unflatten_state
 from t2igan.training.export import load_generator
 from t2igan.training.reed_system import ReedSystem
 from t2igan.training.trainer import Trainer
+from t2igan.utils.checkpoint import flatten_state, list_checkpoints, load_latest, unflatten_state
 from t2igan.utils.errors import T2IError
 
 

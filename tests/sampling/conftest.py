@@ -14,7 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-from t2igan.sampling import T2IPipeline, pipeline, register_generator
+from t2igan.sampling import T2IPipeline, pipeline
+from t2igan.utils.pretrained import register_pretrained
 
 
 @dataclass
@@ -52,7 +53,7 @@ class TinyGenerator(nn.Module):
         return [torch.tanh(self.to_rgb1(h8)), out] if self.config.two_stage else out
 
 
-register_generator(TinyGenerator, TinyConfig)
+register_pretrained(TinyConfig)(TinyGenerator)
 
 
 class HashTextEncoder:

@@ -119,12 +119,12 @@ def test_bad_folders(tmp_path, pretrained):
     cfg = pretrained / "generator" / "config.json"
     data = json.loads(cfg.read_text())
     cfg.write_text(json.dumps({**data, "_class_name": "os.system"}))
-    with pytest.raises(T2IError, match=r"unknown generator class 'os\.system'"):
+    with pytest.raises(T2IError, match=r"unknown class 'os\.system'"):
         T2IPipeline.from_pretrained(pretrained)
     cfg.write_text(json.dumps({**data, "width": 4}))
-    with pytest.raises(T2IError, match="weights do not fit the config"):
+    with pytest.raises(T2IError, match=r"weights do not fit config\.json"):
         T2IPipeline.from_pretrained(pretrained)
     cfg.write_text(json.dumps(data))
     (pretrained / "generator" / "model.safetensors").write_bytes(b"garbage")
-    with pytest.raises(T2IError, match="cannot read weights"):
+    with pytest.raises(T2IError, match="not a readable safetensors file, or truncated"):
         T2IPipeline.from_pretrained(pretrained)

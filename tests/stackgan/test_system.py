@@ -11,9 +11,9 @@ import torch
 
 from t2igan.models.stackgan import StackGanGenerator
 from t2igan.models.stackganpp import StackGanPPGenerator
-from t2igan.training.checkpoint import flatten_state
 from t2igan.training.export import load_generator
 from t2igan.training.trainer import Trainer
+from t2igan.utils.checkpoint import flatten_state
 from t2igan.utils.errors import T2IError
 
 QUIET = {"log": lambda m: None}

@@ -11,6 +11,7 @@ import torch
 
 from t2igan.text import ds_sje_loss, load_sje, load_text_encoder, make_train_config, train_sje
 from t2igan.text.sje_image import SjeImageConfig, SjeImageEncoder
+from t2igan.utils.checkpoint import list_checkpoints
 from t2igan.utils.errors import T2IError
 
 
@@ -75,13 +76,8 @@ def test_training_reduces_loss_checkpoints_and_resumes_exactly(fake_cache, tmp_p
     train_sje(
         fake_cache, tmp_path / "b", make_train_config("tiny", steps=20, checkpoint_every=20, lr=3e-3), progress=False
     )
-    ckpt = sorted((tmp_path / "b" / "checkpoints").glob("step_*.pt"))
-    assert [p.name for p in ckpt] == ["step_0000020.pt"]
-    (tmp_path / "b" / "train_config.json").unlink()
-    state = torch.load(ckpt[0], weights_only=True)
-    state["config"]["steps"] = 40  # same run, longer horizon
-    torch.save(state, ckpt[0])
-    train_sje(fake_cache, tmp_path / "b", cfg, resume=True, progress=False)
+    assert [p.name for p in list_checkpoints(tmp_path / "b" / "checkpoints")] == ["step_0000020"]
+    train_sje(fake_cache, tmp_path / "b", cfg, resume=True, progress=False)  # same run, longer horizon (RESUMABLE)
     a = load_text_encoder(tmp_path / "a").encode(["a flower with red petals"])
     b = load_text_encoder(tmp_path / "b").encode(["a flower with red petals"])
     assert torch.equal(a, b)
@@ -119,8 +115,73 @@ def test_interrupt_writes_a_checkpoint(fake_cache, tmp_path: Path, monkeypatch) 
     monkeypatch.setattr(sje_trainer._TrainData, "batch", batch)
     with pytest.raises(KeyboardInterrupt):
         train_sje(fake_cache, tmp_path / "i", make_train_config("tiny", steps=10, checkpoint_every=100), progress=False)
-    assert [p.name for p in (tmp_path / "i" / "checkpoints").glob("*.pt")] == ["step_0000004.pt"]
+    assert [p.name for p in list_checkpoints(tmp_path / "i" / "checkpoints")] == ["step_0000004"]
     assert torch.get_num_threads() == 1  # restored
+
+
+def test_sigterm_finishes_the_step_checkpoints_and_stops(fake_cache, tmp_path: Path, monkeypatch) -> None:
+    """The GAN trainer's signal handler (utils/signals.py): the step finishes, a checkpoint is written, then it stops;
+    --resume continues to the same weights as an uninterrupted run."""
+    import os
+    import signal
+
+    from t2igan.text import sje_trainer
+
+    real = sje_trainer._TrainData.batch
+
+    def batch(self, cfg, step):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(self, cfg, step)
+
+    cfg = make_train_config("tiny", steps=8, checkpoint_every=100)
+    monkeypatch.setattr(sje_trainer._TrainData, "batch", batch)
+    notes: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        train_sje(fake_cache, tmp_path / "s", cfg, progress=False, log=notes.append)
+    assert [p.name for p in list_checkpoints(tmp_path / "s" / "checkpoints")] == ["step_0000004"]
+    assert any(n.startswith("SIGTERM: checkpoint at step 4 saved") for n in notes), notes
+    monkeypatch.setattr(sje_trainer._TrainData, "batch", real)
+    train_sje(fake_cache, tmp_path / "s", cfg, resume=True, progress=False)
+    train_sje(fake_cache, tmp_path / "u", cfg, progress=False)
+    a, b = load_text_encoder(tmp_path / "s"), load_text_encoder(tmp_path / "u")
+    assert torch.equal(a.encode(["red petals"]), b.encode(["red petals"]))
+
+
+def test_damaged_checkpoints_are_reported_never_skipped_silently(fake_cache, tmp_path: Path) -> None:
+    cfg = make_train_config("tiny", steps=6, checkpoint_every=3, keep_checkpoints=2)
+    train_sje(fake_cache, tmp_path / "d", cfg, progress=False)
+    root = tmp_path / "d" / "checkpoints"
+    newest = list_checkpoints(root)[-1]
+    blob = newest / "state.safetensors"
+    blob.write_bytes(blob.read_bytes()[:100])  # truncated
+    notes: list[str] = []
+    longer = make_train_config("tiny", steps=9, checkpoint_every=3, keep_checkpoints=2)
+    train_sje(fake_cache, tmp_path / "d", longer, resume=True, progress=False, log=notes.append)
+    assert any("skipping bad checkpoint" in n and "truncated" in n for n in notes), notes
+    assert any(n == "resumed from step 3" for n in notes), notes
+    for p in list_checkpoints(root):
+        (p / "state.json").write_text("{")
+    with pytest.raises(T2IError, match="no valid checkpoint"):
+        train_sje(fake_cache, tmp_path / "d", longer, resume=True, progress=False, log=notes.append)
+
+
+def test_sje_out_must_be_new_empty_or_its_own(fake_cache, tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text('{"my": "settings"}')
+    with pytest.raises(T2IError, match="is not empty and is not a t2igan sje-run"):
+        train_sje(fake_cache, mine, make_train_config("tiny", steps=2), progress=False)
+    assert (mine / "config.json").read_text() == '{"my": "settings"}'
+
+
+def test_options_go_through_the_typed_config_loader() -> None:
+    cfg = make_train_config("tiny", steps=12.0, image_channels=[4, 4], lr="0.01")
+    assert cfg.steps == 12 and cfg.image_channels == (4, 4) and cfg.lr == 0.01
+    with pytest.raises(T2IError, match=r"sje\.steps must be an integer"):
+        make_train_config("tiny", steps=2.5)
+    with pytest.raises(T2IError, match=r"unknown config key 'sje\.step'"):
+        make_train_config("tiny", step=5)
 
 
 def test_training_leaves_the_global_rng_alone(fake_cache, tmp_path: Path) -> None:

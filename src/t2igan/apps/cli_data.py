@@ -28,12 +28,14 @@ def data() -> None:
 @click.option("--size", default=64, show_default=True, help="Image side in pixels (16 … 256).")
 @click.option("--seed", default=0, show_default=True, help="Fixes classes, split, captions and every image.")
 @click.option("--preview/--no-preview", default=True, show_default=True, help="Also write <out>/preview.png.")
-def synth(out: Path, n: int, size: int, seed: int, preview: bool) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace --out even if it is not an earlier synthetic-flowers folder.")
+def synth(out: Path, n: int, size: int, seed: int, preview: bool, overwrite: bool) -> None:
     """Write the synthetic-flowers dataset in Reed's Oxford-102 layout.
 
     \b
     Writes images/, text_c10/<class>/<image>.txt (10 captions each), allclasses.txt, trainvalclasses.txt (82),
-    testclasses.txt (20), attributes.json. Same seed → same bytes.
+    testclasses.txt (20), attributes.json. Same seed → same bytes. An existing --out is replaced only if it is an
+    earlier synthetic-flowers folder or empty (else an error; --overwrite replaces it).
 
     \b
     Example:
@@ -43,7 +45,7 @@ def synth(out: Path, n: int, size: int, seed: int, preview: bool) -> None:
 
     if n < 1 or not 8 <= size <= 1024:
         raise T2IError(f"bad --n {n} / --size {size}", hint="use --n ≥ 1 and 8 ≤ --size ≤ 1024")
-    path = write_synthetic_dataset(out, n=n, size=size, seed=seed, progress=True)
+    path = write_synthetic_dataset(out, n=n, size=size, seed=seed, progress=True, overwrite=overwrite)
     if preview:
         preview_grid(path / "preview.png", seed=seed, size=size, n=min(32, n))
     click.echo(f"wrote {n} synthetic flowers ({size}px) to {path}")
@@ -68,12 +70,16 @@ def synth(out: Path, n: int, size: int, seed: int, preview: bool) -> None:
 )
 @click.option("--skip-bad", is_flag=True, help="Warn about and leave out unreadable items instead of stopping.")
 @click.option("--workers", type=int, default=None, help="Decoding threads [default: min(4, CPUs)].")
-def prepare(src: Path, sizes: tuple[int, ...], out: Path | None, skip_bad: bool, workers: int | None) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace --out even if it is not a cache (never the dataset itself).")
+def prepare(
+    src: Path, sizes: tuple[int, ...], out: Path | None, skip_bad: bool, workers: int | None, overwrite: bool
+) -> None:
     """Decode, crop and resize a dataset once into a memory-mapped cache (no work if inputs are unchanged).
 
     SRC may be in Reed layout (Oxford-102, CUB-200-2011 with bounding boxes, synthetic flowers), StackGAN layout
     (filenames.pickle + char-CNN-RNN-embeddings.pickle, imported as embeddings key "precomputed") or Hugging Face
-    imagefolder layout (metadata.jsonl / metadata.csv with file_name, text).
+    imagefolder layout (metadata.jsonl / metadata.csv with file_name, text). An existing --out that is not a cache
+    is an error (--overwrite replaces it); --out can never be SRC or a folder holding it.
 
     \b
     Example:
@@ -83,7 +89,7 @@ def prepare(src: Path, sizes: tuple[int, ...], out: Path | None, skip_bad: bool,
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        path = prepare_cache(src, sizes=sizes, out=out, skip_bad=skip_bad, workers=workers)
+        path = prepare_cache(src, sizes=sizes, out=out, skip_bad=skip_bad, workers=workers, overwrite=overwrite)
     bad = [w for w in caught if str(w.message).startswith("skipping: ")]
     for w in bad:
         click.echo(f"warning: {str(w.message)[len('skipping: ') :]}", err=True)

@@ -32,15 +32,22 @@ def evaluator() -> None:
 @click.option("--steps", default=700, show_default=True, help="Training steps (batch 64).")
 @click.option("--width", default=24, show_default=True, help="Base channel width of the CNN.")
 @click.option("--seed", default=0, show_default=True)
-def evaluator_train(data: Path, out: Path | None, size: int, steps: int, width: int, seed: int) -> None:
-    """Train the attribute evaluator on the real images of DATA and report its held-out accuracy (the ceiling)."""
-    from t2igan.metrics.evaluator import train_evaluator
+@click.option("--overwrite", is_flag=True, help="Replace --out even if it is not an evaluator folder.")
+def evaluator_train(
+    data: Path, out: Path | None, size: int, steps: int, width: int, seed: int, overwrite: bool
+) -> None:
+    """Train the attribute evaluator on the real images of DATA and report its held-out accuracy (the ceiling).
+
+    An existing --out that is not an evaluator folder is an error, checked before training (--overwrite replaces it).
+    """
+    from t2igan.metrics.evaluator import check_evaluator_out, train_evaluator
     from t2igan.metrics.sources import open_cache
 
     cache = open_cache(data)
-    model = train_evaluator(cache, size=size, steps=steps, seed=seed, width=width)
     out = out or Path(cache.root) / "evaluator"
-    model.save_pretrained(out)
+    check_evaluator_out(out, overwrite)
+    model = train_evaluator(cache, size=size, steps=steps, seed=seed, width=width)
+    model.save_pretrained(out, overwrite=overwrite)
     acc = model.report["heldout_accuracy"]
     for part in ("seen", "unseen"):
         if part in acc:

@@ -252,10 +252,11 @@ def style_train(
     """
     from t2igan.sampling.style_transfer import save_style_encoder, training_caption_embeddings
     from t2igan.training.style_trainer import StyleTrainConfig, evaluate_style, train_style_encoder
+    from t2igan.utils.config import build_config
 
     pipe = _pipe(model_dir)
     pool = training_caption_embeddings(pipe, data, max_captions=max_captions, seed=seed)
-    cfg = StyleTrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+    cfg = build_config(StyleTrainConfig, {"steps": steps, "batch_size": batch_size, "lr": lr, "seed": seed}, "style")
     result = train_style_encoder(pipe.generator, pool, cfg)
     metrics = evaluate_style(pipe.generator, result.encoder, pool)
     metrics.update(steps=steps, seconds=round(result.seconds, 1), final_train_loss=result.losses[-1])

@@ -4,10 +4,11 @@
     → held-out-caption grid, interpolation strips, loss curves, attribute accuracy → OUT/index.html
 
 Every step reuses what an earlier run left in OUT when its inputs are unchanged (dataset, cache, encoder,
-embeddings); training always starts fresh (a new run replaces the old one). The training step gets whatever is left
-of ``--minutes`` after the other steps (``train.max_minutes``); torch threads follow the machine's load
-(``pick_threads``). A slow machine overruns the budget rather than train for less than 40 % of it (said in the
-summary). ``summary.json`` records step times, the load average, threads and the attribute accuracy.
+embeddings); training always starts fresh (a new run replaces the old one). OUT must be new, empty or a demo folder
+(marked ``.t2igan-demo.json``): the demo never writes into, or deletes from, any other folder. The training step
+gets whatever is left of ``--minutes`` after the other steps (``train.max_minutes``); torch threads follow the
+machine's load (``pick_threads``). A slow machine overruns the budget rather than train for less than 40 % of it
+(said in the summary). ``summary.json`` records step times, the load average, threads and the attribute accuracy.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from typing import Any
 import click
 import numpy as np
 
+from t2igan.data.synthetic_write import is_synthetic_folder
 from t2igan.utils.cpu import other_processes_cpu_share, pick_threads
 from t2igan.utils.io import atomic_write_json
+from t2igan.utils.outputs import claim_folder
 
 FULL_IMAGES = 8189  # Oxford-102's size (Reed et al. 2016)
 
@@ -189,11 +192,11 @@ def step_train(state: DemoState, reserve: float) -> None:
     """
     import torch
 
+    from t2igan.training.run_folder import reset_run
     from t2igan.training.trainer import Trainer
 
     o = state.opts
-    for sub in ("checkpoints", "logs", "samples", "pretrained"):  # a fresh run each time
-        shutil.rmtree(o.out / sub, ignore_errors=True)
+    reset_run(o.out)  # a fresh run each time (in the demo's own folder)
     if not o.threads:  # other processes may have started or stopped since the start
         state.busy = other_processes_cpu_share()
         state.threads = pick_threads(state.busy)
@@ -316,7 +319,8 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
     """Run every step, write ``summary.json`` and ``index.html``, print the summary; returns the summary."""
     from t2igan.apps.demo_report import write_index
 
-    opts.out.mkdir(parents=True, exist_ok=True)
+    # new, empty or an earlier demo folder (also one from before the marker: its synthetic data): else an error
+    claim_folder(opts.out, "demo", is_own=lambda f: is_synthetic_folder(f / "data" / "flowers"))
     state = DemoState(opts)
     say(f"t2igan demo → {opts.out}  (budget {opts.minutes:g} min{', quick' if opts.quick else ''})")
     import torch
@@ -423,7 +427,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     type=click.Path(file_okay=False),
     default="runs/demo",
     show_default=True,
-    help="Run folder: data, encoder, checkpoints, figures and index.html go here.",
+    help="Demo folder (new, empty or an earlier demo's): data, encoder, checkpoints, figures and index.html go here.",
 )
 @click.option(
     "--minutes",

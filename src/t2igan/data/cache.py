@@ -32,11 +32,14 @@ from typing import Any
 import numpy as np
 
 from t2igan.utils.errors import T2IError
-from t2igan.utils.io import atomic_dir, atomic_path, atomic_write_json, fingerprint, fingerprint_tree
+from t2igan.utils.io import atomic_path, atomic_write_json, fingerprint, fingerprint_tree
+from t2igan.utils.outputs import atomic_dir, json_says
 
 CACHE_FORMAT = "t2igan-cache"
 CACHE_VERSION = 1
 DEFAULT_CACHE_DIR = ".t2igan_cache"  # where `t2igan data prepare SRC` writes unless --out is given
+CACHE_KIND = "cache"  # its ownership marker: .t2igan-cache.json (utils.outputs)
+is_cache_folder = json_says("meta.json", "format", CACHE_FORMAT)  # caches written before the marker existed
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -286,12 +289,15 @@ def prepare_cache(
     skip_bad: bool = False,
     progress: bool = True,
     workers: int | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Decode, crop and resize the dataset at ``src`` into a cache folder (default ``<src>/.t2igan_cache``).
 
     Re-running with unchanged inputs does nothing; asking for new sizes adds them. With ``skip_bad`` unreadable
     items are warned about, counted and left out; otherwise the first problem raises a one-line `T2IError`.
-    ``workers`` decoding threads (default min(4, CPUs)); the result does not depend on it.
+    ``workers`` decoding threads (default min(4, CPUs)); the result does not depend on it. An existing ``out`` that
+    is not a cache is never replaced (a one-line error) unless ``overwrite``; ``out`` may never be ``src`` or a
+    folder holding it.
     """
     from t2igan.data.layouts import load_source
     from t2igan.data.prepare import build_cache
@@ -301,13 +307,14 @@ def prepare_cache(
         raise T2IError(f"bad sizes {sizes}", hint="pass --size 64 (and more --size for more resolutions)")
     src = Path(src)
     out = Path(out) if out is not None else src / DEFAULT_CACHE_DIR
+    _check_not_source(src, out)
     source = load_source(src, skip_bad=skip_bad)
     fp = source_fingerprint(source)
     old = _existing(out)
     if old is not None and old.fingerprint == fp and set(sizes) <= set(old.sizes):
         return out
     keep = old if old is not None and old.fingerprint == fp else None
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, kind=CACHE_KIND, overwrite=overwrite, is_own=is_cache_folder) as tmp:
         build_cache(
             source,
             tmp,
@@ -322,6 +329,17 @@ def prepare_cache(
     if source.skipped:
         warnings.warn(f"{len(source.skipped)} bad item(s) skipped while preparing {src}", stacklevel=2)
     return out
+
+
+def _check_not_source(src: Path, out: Path) -> None:
+    """The cache replaces ``out`` as a whole: it must not be the dataset folder or one that contains it."""
+    s, o = src.resolve(), out.resolve()
+    if o == s or o in s.parents:
+        raise T2IError(
+            "the cache folder would replace the dataset it is made from",
+            path=out,
+            hint=f"choose a --out outside {src} (or leave it out: the cache goes to {src / DEFAULT_CACHE_DIR})",
+        )
 
 
 def _existing(out: Path) -> PreparedCache | None:

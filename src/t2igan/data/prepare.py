@@ -16,6 +16,7 @@ from t2igan.data.decode import load_square, resize_square
 from t2igan.data.layouts import Source, SourceItem, problem
 from t2igan.utils.errors import T2IError
 from t2igan.utils.io import atomic_write_json
+from t2igan.utils.outputs import MARKER_PREFIX
 
 
 def build_cache(
@@ -159,7 +160,7 @@ def _extend(
     """Same inputs, more sizes: hard-link everything of the old cache and decode only the new sizes."""
     by_name = {it.name: it for it in source.items}
     for p in reuse.root.iterdir():
-        if p.is_file() and p.name != "meta.json":
+        if p.is_file() and p.name != "meta.json" and not p.name.startswith(MARKER_PREFIX):
             copy_into(p, folder / p.name)
     (folder / "embeddings").mkdir(exist_ok=True)
     for p in (reuse.root / "embeddings").glob("*"):

@@ -18,9 +18,12 @@ from t2igan.data.synthetic import (
     render_flowers,
     style_columns,
 )
+from t2igan.utils.outputs import atomic_dir, json_says
 
 # --- on disk: Reed's Oxford-102 layout --------------------------------------------------------------------------
 SYNTHETIC_VERSION = 1
+SYNTHETIC_KIND = "synthetic-flowers"  # the dataset folder's ownership marker (utils.outputs)
+is_synthetic_folder = json_says("attributes.json", "generator.name", "t2igan.synthetic_flowers")  # older folders
 
 
 def write_synthetic_dataset(
@@ -33,16 +36,18 @@ def write_synthetic_dataset(
     n_test_classes: int = 20,
     chunk: int = 256,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> Path:
     """Write ``n`` synthetic flowers in Reed's Oxford-102 layout under ``out`` (atomically) and return ``out``.
 
     Layout: ``images/image_XXXXX.png``, ``text_c10/class_XXXXX/image_XXXXX.txt`` (10 captions),
     ``allclasses.txt``, ``trainvalclasses.txt``, ``testclasses.txt`` and ``attributes.json`` (attribute names and
-    values, per-class and per-image attribute indices, per-image style factors). An existing ``out`` is replaced.
+    values, per-class and per-image attribute indices, per-image style factors). An existing ``out`` is replaced
+    only if it is an earlier synthetic-flowers folder (or empty, or ``overwrite``); anything else is a one-line error.
     """
     from tqdm import tqdm
 
-    from t2igan.utils.io import atomic_dir, atomic_write_json
+    from t2igan.utils.io import atomic_write_json
 
     if n < 1:
         raise ValueError("n must be ≥ 1")
@@ -54,7 +59,7 @@ def write_synthetic_dataset(
     class_ids = flowers.class_ids(n)
     image_names = [f"image_{i + 1:05d}" for i in range(n)]
     style_rows: dict[str, list[float]] = {}
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, kind=SYNTHETIC_KIND, overwrite=overwrite, is_own=is_synthetic_folder) as tmp:
         (tmp / "images").mkdir()
         for c in range(n_classes):  # every class folder, even if a small n leaves it empty
             (tmp / "text_c10" / names[c]).mkdir(parents=True)
@@ -123,8 +128,8 @@ def synthesize_cache(
     `write_synthetic_dataset` + `prepare_cache`, but each size is rendered natively (so pixels differ slightly from
     a resized PNG). Idempotent: an existing cache with the same parameters and all ``sizes`` is left alone.
     """
-    from t2igan.data.cache import CacheArrays, PreparedCache, write_cache_files
-    from t2igan.utils.io import atomic_dir, fingerprint
+    from t2igan.data.cache import CACHE_KIND, CacheArrays, PreparedCache, is_cache_folder, write_cache_files
+    from t2igan.utils.io import fingerprint
 
     out = Path(out)
     sizes = sorted({int(s) for s in sizes})
@@ -139,7 +144,7 @@ def synthesize_cache(
     flowers = SyntheticFlowers(seed=seed, n_classes=n_classes, n_test_classes=n_test_classes)
     class_ids = flowers.class_ids(n)
     styles = np.zeros((n, len(STYLE_FACTORS)), dtype=np.float32)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, kind=CACHE_KIND, is_own=is_cache_folder) as tmp:
         arrays = {
             s: np.lib.format.open_memmap(tmp / f"images_{s}.npy", mode="w+", dtype=np.uint8, shape=(n, s, s, 3))
             for s in sizes

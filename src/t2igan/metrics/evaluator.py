@@ -13,22 +13,43 @@ attribute combination); the other 10 % give its own accuracy, the ceiling any ge
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from t2igan.metrics.style_factors import TARGETS, has_style, style_targets
 from t2igan.utils.errors import T2IError
-from t2igan.utils.io import atomic_dir, sha256_file
+from t2igan.utils.io import atomic_write_json, read_json, sha256_file
+from t2igan.utils.outputs import atomic_dir, check_replaceable, json_says
+from t2igan.utils.pretrained import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    Pretrained,
+    config_from_dict,
+    load_pretrained,
+    load_weights,
+    read_config,
+    read_weights,
+    register_pretrained,
+    save_pretrained,
+)
 from t2igan.utils.seed import derive_seed, torch_generator
+
+EVALUATOR_KIND = "evaluator"  # the folder's ownership marker (utils.outputs)
+FORMAT = "t2igan-evaluator/1"  # config.json of folders written before t2igan.utils.pretrained
+REPORT_NAME = "report.json"  # the training report (held-out accuracy: the ceiling) beside config + weights
+_is_evaluator_folder = json_says("config.json", "format", FORMAT)  # folders written before the marker existed
+
+
+def check_evaluator_out(out: str | Path, overwrite: bool = False) -> None:
+    """Fail now (before training) if ``out`` holds something other than an evaluator and ``overwrite`` is off."""
+    check_replaceable(out, EVALUATOR_KIND, overwrite=overwrite, is_own=_is_evaluator_folder)
 
 
 @dataclass
@@ -49,7 +70,8 @@ def _block(cin: int, cout: int, stride: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-class AttributeEvaluator(nn.Module):
+@register_pretrained(EvaluatorConfig)
+class AttributeEvaluator(Pretrained, nn.Module):
     """``forward(x [-1,1] [B,3,S,S]) -> {attribute name: logits, "class": logits}``; ``features(x) -> [B, F]``."""
 
     def __init__(self, config: EvaluatorConfig) -> None:
@@ -133,14 +155,15 @@ class AttributeEvaluator(nn.Module):
             bg.append(out["background"].argmax(1).numpy())
         return np.concatenate(reg).astype(np.float32), np.concatenate(bg)
 
-    def save_pretrained(self, out: str | Path, report: dict[str, Any] | None = None) -> Path:
+    def save_pretrained(self, out: str | Path, report: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` (``t2igan.utils.pretrained``) and ``report.json``, as one
+        folder replaced atomically; an existing ``out`` that is not an evaluator folder is a one-line error unless
+        ``overwrite``."""
         out = Path(out)
-        with atomic_dir(out) as tmp:
-            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp / "model.safetensors"))
-            report = report if report is not None else getattr(self, "report", {})
-            meta = {"config": asdict(self.config), "report": report, "format": "t2igan-evaluator/1"}
-            (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
-        self.fingerprint = sha256_file(out / "model.safetensors")[:16]
+        with atomic_dir(out, kind=EVALUATOR_KIND, overwrite=overwrite, is_own=_is_evaluator_folder) as tmp:
+            save_pretrained(self, tmp)
+            atomic_write_json(tmp / REPORT_NAME, report if report is not None else getattr(self, "report", {}))
+        self.fingerprint = sha256_file(out / WEIGHTS_NAME)[:16]
         return out
 
 
@@ -153,19 +176,18 @@ def uint8_to_tensor(images: np.ndarray) -> torch.Tensor:
 def load_evaluator(folder: str | Path) -> AttributeEvaluator:
     """Load a folder written by :meth:`AttributeEvaluator.save_pretrained` (or ``t2igan evaluator train``)."""
     folder = Path(folder)
-    cfg_path, weights = folder / "config.json", folder / "model.safetensors"
-    if not cfg_path.exists() or not weights.exists():
-        raise T2IError(
-            "not an evaluator folder (needs config.json + model.safetensors)",
-            path=folder,
-            hint="train one with: t2igan evaluator train DATA --out DIR",
-        )
-    meta = json.loads(cfg_path.read_text())
-    model = AttributeEvaluator(EvaluatorConfig(**meta["config"]))
-    model.load_state_dict(load_file(str(weights)))
+    hint = "train one with: t2igan evaluator train DATA --out DIR"
+    meta = read_config(folder, hint=hint)
+    if meta.get("format") == FORMAT:  # written before t2igan.utils.pretrained: config and report in config.json
+        model = AttributeEvaluator(config_from_dict(EvaluatorConfig, meta.get("config") or {}, folder / CONFIG_NAME))
+        load_weights(model, read_weights(folder, hint=hint), folder / WEIGHTS_NAME, hint=hint)
+        report = meta.get("report", {})
+    else:
+        model = load_pretrained(folder, expected=AttributeEvaluator)
+        report = read_json(folder / REPORT_NAME, hint=hint) if (folder / REPORT_NAME).is_file() else {}
     model.eval()
-    model.fingerprint = sha256_file(weights)[:16]
-    model.report = meta.get("report", {})  # type: ignore[attr-defined]
+    model.fingerprint = sha256_file(folder / WEIGHTS_NAME)[:16]
+    model.report = report  # type: ignore[attr-defined]
     return model
 
 

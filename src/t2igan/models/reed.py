@@ -15,9 +15,7 @@ Other image sizes (16, 32, 128) add or remove 2× stages; the widths at resoluti
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +30,7 @@ from t2igan.models.blocks import (
     dcgan_init,
 )
 from t2igan.utils.errors import T2IError
-from t2igan.utils.io import atomic_path, atomic_write_json
+from t2igan.utils.pretrained import Pretrained, register_pretrained
 
 SUPPORTED_SIZES = (16, 32, 64, 128)
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -108,51 +106,8 @@ def _width(base: int, image_size: int, resolution: int) -> int:
     return base * min(8, image_size // (2 * resolution))
 
 
-class _PretrainedMixin:
-    """``save_pretrained``/``from_pretrained`` in the diffusers shape: ``config.json`` + ``model.safetensors``."""
-
-    config: ReedConfig
-
-    def save_pretrained(self, folder: str | Path) -> Path:
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        cfg = {"_class_name": type(self).__name__, "_module": type(self).__module__, **dataclasses.asdict(self.config)}
-        atomic_write_json(folder / "config.json", cfg)
-        state = {k: v.detach().contiguous().clone() for k, v in self.state_dict().items()}  # type: ignore[attr-defined]
-        with atomic_path(folder / "model.safetensors") as tmp:
-            save_file(state, str(tmp), metadata={"format": "pt"})
-        return folder
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
-        from safetensors.torch import load_file
-
-        folder = Path(folder)
-        cfg_path, weights = folder / "config.json", folder / "model.safetensors"
-        for p in (cfg_path, weights):
-            if not p.is_file():
-                raise T2IError("missing file of a pretrained model", path=p, hint="export it with `t2igan train`")
-        try:
-            raw = json.loads(cfg_path.read_text())
-        except json.JSONDecodeError as e:
-            raise T2IError(f"not valid JSON ({e.msg})", path=cfg_path) from None
-        raw = {k: v for k, v in raw.items() if not k.startswith("_")}
-        model = cls(reed_config(**raw))  # type: ignore[call-arg]
-        try:
-            state = load_file(str(weights), device=str(map_location))
-        except Exception as e:  # safetensors raises its own error types for truncated/corrupt files
-            raise T2IError(f"cannot read weights ({e})", path=weights) from None
-        missing, unexpected = model.load_state_dict(state, strict=False)  # type: ignore[attr-defined]
-        if missing or unexpected:
-            raise T2IError(
-                f"weights do not match config (missing {missing[:3]}, unexpected {unexpected[:3]})", path=weights
-            )
-        return model  # type: ignore[return-value]
-
-
-class ReedGenerator(_PretrainedMixin, nn.Module):
+@register_pretrained(ReedConfig)
+class ReedGenerator(Pretrained, nn.Module):
     """G(z, φ(t)) → image in [-1, 1], shape [B, 3, S, S]."""
 
     def __init__(self, config: ReedConfig) -> None:
@@ -237,7 +192,8 @@ def _up_conv(cin: int, cout: int, kind: str) -> nn.Module:
     return nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False)
 
 
-class ReedDiscriminator(_PretrainedMixin, nn.Module):
+@register_pretrained(ReedConfig)
+class ReedDiscriminator(Pretrained, nn.Module):
     """D(x, φ(t)) → one logit per pair (the probability that x is real AND matches the text, for GAN-CLS)."""
 
     def __init__(self, config: ReedConfig) -> None:

@@ -35,6 +35,7 @@ from torch import nn
 
 from t2igan.models.blocks import dcgan_init
 from t2igan.utils.errors import T2IError
+from t2igan.utils.pretrained import Pretrained, register_pretrained
 
 __all__ = [
     "ConditioningAugmentation",
@@ -383,7 +384,8 @@ class StackGanGeneratorOutput:
     logvars: list[torch.Tensor]
 
 
-class StackGanGenerator(nn.Module):
+@register_pretrained(StackGanConfig)
+class StackGanGenerator(Pretrained, nn.Module):
     """The StackGAN generator the pipeline sees: Stage-I alone (``stage=1``) or Stage-I + Stage-II (``stage=2``).
 
     ``forward(z, text_emb) -> [stage1_image]`` or ``[stage1_image, stage2_image]`` (coarse → fine). With

@@ -34,6 +34,7 @@ from t2igan.models.stackgan import (
     init_weights,
 )
 from t2igan.utils.errors import T2IError
+from t2igan.utils.pretrained import Pretrained, register_pretrained
 
 __all__ = ["StackGanPPConfig", "StackGanPPDiscriminators", "StackGanPPGenerator", "StackGanPPOutput"]
 
@@ -108,7 +109,8 @@ class _NextStage(nn.Module):
         return self.upsample(self.residual(self.joint(torch.cat([c, h], dim=1))))
 
 
-class StackGanPPGenerator(nn.Module):
+@register_pretrained(StackGanPPConfig)
+class StackGanPPGenerator(Pretrained, nn.Module):
     """The StackGAN++ tree generator. ``forward(z, text_emb) -> [s₀, s₁, …]`` (coarse → fine).
 
     ``text_emb`` is ignored (may be None) in unconditional mode. ``use_ca_mean = True`` turns CA sampling off.

@@ -14,16 +14,12 @@ statistics wash out (measured: train loss 0.07 vs held-out 0.99 on a weak G), an
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from t2igan.utils.errors import T2IError
-from t2igan.utils.io import atomic_write_json
+from t2igan.utils.pretrained import Pretrained, register_pretrained
 
 
 @dataclass
@@ -36,8 +32,10 @@ class StyleEncoderConfig:
     max_width: int = 512
 
 
-class StyleEncoder(nn.Module):
-    """S: image ``[B, 3, S, S]`` in [-1, 1] → ẑ ``[B, z_dim]`` (Reed 2016 §4.4)."""
+@register_pretrained(StyleEncoderConfig)
+class StyleEncoder(Pretrained, nn.Module):
+    """S: image ``[B, 3, S, S]`` in [-1, 1] → ẑ ``[B, z_dim]`` (Reed 2016 §4.4). Saved and loaded with
+    ``save_pretrained`` / ``StyleEncoder.from_pretrained`` (``t2igan.utils.pretrained``)."""
 
     def __init__(self, config: StyleEncoderConfig | None = None) -> None:
         super().__init__()
@@ -63,28 +61,3 @@ class StyleEncoder(nn.Module):
             s = self.config.image_size
             raise ValueError(f"StyleEncoder expects [B, 3, {s}, {s}], got {tuple(x.shape)}")
         return self.head(self.features(x).flatten(1))
-
-    # ---------------------------------------------------------------------------------------------- persistence
-    def save_pretrained(self, folder: str | Path) -> Path:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors")
-        )
-        atomic_write_json(folder / "config.json", {"_class_name": "StyleEncoder", **asdict(self.config)})
-        return folder
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path) -> StyleEncoder:
-        folder = Path(folder)
-        try:
-            cfg = json.loads((folder / "config.json").read_text())
-            cfg = {k: v for k, v in cfg.items() if not k.startswith("_")}
-            model = cls(StyleEncoderConfig(**cfg))
-            model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
-        except (OSError, ValueError, TypeError, RuntimeError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise T2IError(
-                f"cannot load style encoder ({first})", path=folder, hint="retrain it with `t2igan style train`"
-            ) from None
-        return model.eval()

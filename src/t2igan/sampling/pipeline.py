@@ -32,18 +32,23 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from t2igan import __version__
-from t2igan.sampling.registry import config_from_dict, config_to_dict, generator_name, resolve_generator
+from t2igan.training.export import (
+    PRECOMPUTED_MARKER,
+    PRETRAINED_KIND,
+    is_pretrained_folder,
+    model_index,
+    save_text_side,
+    write_model_index,
+)
 from t2igan.utils.errors import T2IError
 from t2igan.utils.images import to_pil, to_uint8
-from t2igan.utils.io import atomic_dir, atomic_write_json
+from t2igan.utils.outputs import atomic_dir
+from t2igan.utils.pretrained import load_pretrained, save_pretrained
 from t2igan.utils.seed import torch_generator
 
 OutputType = Literal["pil", "pt", "np"]
-PRECOMPUTED_MARKER = "precomputed.json"
 
 
 class TextEncoderLike(Protocol):
@@ -154,7 +159,7 @@ class T2IPipeline:
                 hint="point at a run folder or its `pretrained/` (written by `t2igan train` / `t2igan demo`)",
             )
         index = _read_json(index_path)
-        generator = load_component(root / "generator", _class_name(index.get("generator"), "generator", index_path))
+        generator = load_pretrained(root / "generator")
         text_encoder, text_info = None, {}
         te_dir = root / "text_encoder"
         te_cfg = _read_json(te_dir / "config.json") if (te_dir / "config.json").is_file() else {}
@@ -181,33 +186,15 @@ class T2IPipeline:
     def save_pretrained(self, path: str | Path) -> Path:
         """Write the folder atomically: index, generator config + safetensors, text encoder (or marker), S."""
         path = Path(path)
-        with atomic_dir(path) as tmp:
-            save_component(self.generator, tmp / "generator")
+        with atomic_dir(path, kind=PRETRAINED_KIND, is_own=is_pretrained_folder) as tmp:
+            save_pretrained(self.generator, tmp / "generator")
             te_dir = tmp / "text_encoder"
             te_dir.mkdir()
-            if self.text_encoder is not None:
-                self.text_encoder.save_pretrained(te_dir)
-            else:
-                atomic_write_json(
-                    te_dir / PRECOMPUTED_MARKER, {"precomputed": True, "dim": self.text_dim, **self.text_info}
-                )
+            save_text_side(te_dir, self.text_encoder, {"dim": self.text_dim, **self.text_info})
             if self.style_encoder is not None:
                 self.style_encoder.save_pretrained(tmp / "style_encoder")
-            atomic_write_json(tmp / "model_index.json", self.model_index())
+            write_model_index(tmp, model_index(self.generator, self.text_encoder, self.style_encoder))
         return path
-
-    def model_index(self) -> dict[str, Any]:
-        gen = self.generator
-        te = self.text_encoder
-        return {
-            "_class_name": "T2IPipeline",
-            "_t2igan_version": __version__,
-            "generator": [type(gen).__module__, generator_name(gen)],
-            "text_encoder": None if te is None else [type(te).__module__, getattr(te, "name", type(te).__name__)],
-            "style_encoder": None if self.style_encoder is None else ["t2igan.models.style", "StyleEncoder"],
-            "z_dim": self.z_dim,
-            "text_dim": self.text_dim,
-        }
 
     # ------------------------------------------------------------------------------------------------ the steps
     def encode_prompt(self, captions: Sequence[str]) -> torch.Tensor:
@@ -396,55 +383,6 @@ def check_captions(captions: Sequence[str]) -> list[str]:
         if not isinstance(c, str) or not c.strip():
             raise T2IError(f"caption {i + 1} is empty", hint="every caption must contain some text")
     return [c.strip() for c in captions]
-
-
-def save_component(module: nn.Module, folder: Path) -> None:
-    """``folder/config.json`` (+ "_class_name") and ``folder/model.safetensors`` for a module with ``.config``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    if hasattr(module, "save_pretrained"):  # the family writes its own folder
-        module.save_pretrained(folder)
-        return
-    cfg = {"_class_name": generator_name(module), "_t2igan_version": __version__, **config_to_dict(module.config)}
-    atomic_write_json(folder / "config.json", cfg)
-    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    save_file(state, str(folder / "model.safetensors"))
-
-
-def load_component(folder: Path, class_name: str | None = None) -> nn.Module:
-    """Rebuild a registered generator from ``folder/config.json`` and load ``model.safetensors`` strictly."""
-    cfg_path, weights = folder / "config.json", folder / "model.safetensors"
-    for p in (cfg_path, weights):
-        if not p.is_file():
-            raise T2IError("missing file in pretrained folder", path=p)
-    cfg = _read_json(cfg_path)
-    name = cfg.pop("_class_name", None) or class_name
-    cfg = {k: v for k, v in cfg.items() if not k.startswith("_")}
-    if not name:
-        raise T2IError("config.json does not say which class to build (_class_name)", path=cfg_path)
-    gen_cls, cfg_cls = resolve_generator(name)
-    if hasattr(gen_cls, "from_pretrained"):  # the family reads its own folder (same files, its own checks)
-        return gen_cls.from_pretrained(folder).eval()
-    model = gen_cls(config_from_dict(cfg_cls, cfg))
-    try:
-        state = load_file(str(weights))
-    except Exception as e:  # safetensors raises its own error types for truncated/corrupt files
-        raise T2IError(f"cannot read weights ({e})", path=weights) from None
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        first = str(e).splitlines()[0]
-        raise T2IError(f"weights do not fit the config ({first})", path=weights) from None
-    return model.eval()
-
-
-def _class_name(entry: Any, what: str, path: Path) -> str | None:
-    if entry is None:
-        return None
-    if isinstance(entry, str):
-        return entry
-    if isinstance(entry, (list, tuple)) and entry:
-        return str(entry[-1])
-    raise T2IError(f"bad {what} entry {entry!r}", path=path)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -8,7 +8,6 @@ The grid follows the paper: one row per query image, the query in the first colu
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +19,11 @@ from PIL import Image, ImageDraw
 
 from t2igan.models.style import StyleEncoder
 from t2igan.sampling.pipeline import T2IPipeline, check_captions
+from t2igan.training.export import INDEX_NAME, model_index, write_model_index
 from t2igan.utils.errors import T2IError
 from t2igan.utils.images import _font, make_grid
-from t2igan.utils.io import atomic_dir, atomic_write_json
+from t2igan.utils.io import atomic_write_json, read_json
+from t2igan.utils.outputs import atomic_dir, json_says
 from t2igan.utils.seed import derive_seed
 
 
@@ -83,14 +84,15 @@ def save_style_encoder(pipe: T2IPipeline, encoder: StyleEncoder, metrics: dict[s
     if pipe.path is None:
         raise T2IError("the pipeline was not loaded from a folder; use pipe.save_pretrained(dir)")
     folder = pipe.path / "style_encoder"
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(
+        folder, kind="style-encoder", is_own=json_says("config.json", "_class_name", "StyleEncoder")
+    ) as tmp:
         encoder.save_pretrained(tmp)
         if metrics is not None:
             atomic_write_json(tmp / "metrics.json", metrics)
-    index_path = pipe.path / "model_index.json"
-    index = json.loads(index_path.read_text(encoding="utf-8"))
-    index["style_encoder"] = ["t2igan.models.style", "StyleEncoder"]
-    atomic_write_json(index_path, index)
+    index = read_json(pipe.path / INDEX_NAME)
+    index["style_encoder"] = model_index(pipe.generator, style_encoder=encoder)["style_encoder"]
+    write_model_index(pipe.path, index)
     pipe.style_encoder = encoder.eval()
     return folder
 

@@ -7,8 +7,9 @@ Three kinds implement it (see ``docs/text_encoders.md``):
 - ``"minilm"`` — the pretrained all-MiniLM-L6-v2 sentence encoder (optional extra ``t2igan[sentence]``);
 - ``"precomputed"`` — a marker for models trained on published embedding files: it cannot encode new text.
 
-A pretrained folder holds ``config.json`` (with a ``"type"`` field) and, when the encoder has weights,
-``model.safetensors``. ``load_text_encoder(dir_or_name)`` dispatches on that type.
+A pretrained folder holds ``config.json`` (``_class_name``, a ``"type"`` field and the constructor arguments) and, when
+the encoder has weights, ``model.safetensors`` — written and read by ``t2igan.utils.pretrained`` like every other
+component. ``load_text_encoder(dir_or_name)`` dispatches on the type.
 """
 
 from __future__ import annotations
@@ -28,9 +29,7 @@ import torch
 from torch import nn
 
 from t2igan.utils.errors import T2IError
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+from t2igan.utils.pretrained import CONFIG_NAME, WEIGHTS_NAME, load_weights, read_config, read_weights, write_pretrained
 
 # type → loader(folder, config dict) -> TextEncoder. Filled by the modules that define encoders (imported lazily).
 _LOADERS: dict[str, str] = {
@@ -150,25 +149,14 @@ class TextEncoder(nn.Module, ABC):
 
     # ---- persistence -------------------------------------------------------------------------------------------
     def save_pretrained(self, folder: str | Path) -> Path:
-        """Write ``config.json`` (+ ``model.safetensors`` when the encoder has trainable weights) into ``folder``."""
-        from t2igan.utils.io import atomic_path, atomic_write_json
-
+        """Write ``config.json`` (+ ``model.safetensors`` when the encoder has trainable weights) into ``folder``
+        (``t2igan.utils.pretrained``: weights first, config last, each atomically)."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        write_pretrained(
+            folder, type(self).__name__, {"type": self.type_name, **self.get_config()}, self.weights_to_save()
+        )
         if self.source is None:
             self.source = str(folder.resolve())
-        state = self.weights_to_save()
-        if state:
-            from safetensors.torch import save_file
-
-            with atomic_path(folder / WEIGHTS_NAME) as tmp:
-                save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp))
-        from t2igan import __version__
-
-        # config last: its presence marks a complete folder.
-        atomic_write_json(
-            folder / CONFIG_NAME, {"type": self.type_name, "config": self.get_config(), "t2igan_version": __version__}
-        )
         return folder
 
     def weights_to_save(self) -> dict[str, torch.Tensor]:
@@ -192,18 +180,9 @@ class TextEncoder(nn.Module, ABC):
     def _from_config_dir(cls, folder: Path | None, config: dict[str, Any]) -> TextEncoder:
         """Build from a config dict and load weights from ``folder`` if any (overridden where needed)."""
         enc = cls.from_config(config)
-        if folder is not None and (folder / WEIGHTS_NAME).exists():
-            from safetensors.torch import load_file
-
-            state = load_file(str(folder / WEIGHTS_NAME))
-            try:
-                enc.load_state_dict(state, strict=True)
-            except RuntimeError as e:
-                raise T2IError(
-                    f"weights do not match config.json ({str(e).splitlines()[0]})",
-                    path=folder / WEIGHTS_NAME,
-                    hint="re-export the encoder with save_pretrained",
-                ) from None
+        if folder is not None and enc.weights_to_save():  # an encoder with weights of its own needs its file
+            hint = "re-export the encoder with save_pretrained"
+            load_weights(enc, read_weights(folder, hint=hint), folder / WEIGHTS_NAME, hint=hint)
         enc.eval()
         return enc
 
@@ -233,31 +212,31 @@ def load_text_encoder(dir_or_name: str | Path) -> TextEncoder:
         enc.source = _BUILTIN_NAMES[key]
         return enc
     folder = Path(dir_or_name)
-    cfg_path = folder / CONFIG_NAME
     if not folder.exists():
         raise T2IError(
             "no such text encoder folder or name",
             path=folder,
             hint="pass a folder written by `t2igan encode train` / save_pretrained, or 'minilm'",
         )
-    if not cfg_path.exists():
+    if not (folder / CONFIG_NAME).exists():
         raise T2IError(
             "is not a text encoder folder (config.json missing)",
             path=folder,
             hint="train one with `t2igan encode train DATA --out DIR`, or pass 'minilm'",
         )
-    try:
-        meta = json.loads(cfg_path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise T2IError(f"unreadable config ({e})", path=cfg_path, hint="re-export the encoder") from None
-    type_name = meta.get("type") if isinstance(meta, dict) else None
+    meta = read_config(folder, hint="re-export the encoder")
+    type_name = meta.get("type")
     if type_name not in _LOADERS:
         raise T2IError(
             f"unknown text encoder type {type_name!r}",
-            path=cfg_path,
+            path=folder / CONFIG_NAME,
             hint=f"expected one of {sorted(_LOADERS)}",
         )
     cls = _import_target(_LOADERS[type_name])
-    enc = cls._from_config_dir(folder, dict(meta.get("config") or {}))
+    if "_class_name" in meta:
+        config = {k: v for k, v in meta.items() if not k.startswith("_") and k != "type"}
+    else:  # written before t2igan.utils.pretrained: {"type", "config", "t2igan_version"}
+        config = dict(meta.get("config") or {})
+    enc = cls._from_config_dir(folder, config)
     enc.source = str(folder.resolve())
     return enc

@@ -9,10 +9,8 @@ R-precision needs: ``cos(θ(image), φ(caption))``.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +18,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from t2igan.utils.errors import T2IError
-from t2igan.utils.io import read_json
+from t2igan.utils.pretrained import (
+    WEIGHTS_NAME,
+    Pretrained,
+    config_from_dict,
+    load_pretrained,
+    load_weights,
+    read_config,
+    read_weights,
+    register_pretrained,
+)
 
 IMAGE_ENCODER_DIR = "image_encoder"
 
@@ -39,7 +46,8 @@ class SjeImageConfig:
         self.channels = tuple(int(c) for c in self.channels)
 
 
-class SjeImageEncoder(nn.Module):
+@register_pretrained(SjeImageConfig)
+class SjeImageEncoder(Pretrained, nn.Module):
     """θ(v): images → joint-space vectors. Each stage: [Conv3×3 + BN + ReLU], Conv4×4 stride 2 + BN + ReLU."""
 
     def __init__(self, config: SjeImageConfig | None = None) -> None:
@@ -95,26 +103,8 @@ class SjeImageEncoder(nn.Module):
             self.train(was)
         return torch.cat(out) if out else torch.zeros(0, self.dim)
 
-    # ---- persistence (the same folder convention as text encoders) ---------------------------------------------
-    def get_config(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self.config)
-        d["channels"] = list(d["channels"])
-        return d
 
-    def save_pretrained(self, folder: str | Path) -> Path:
-        from safetensors.torch import save_file
-
-        from t2igan.utils.io import atomic_path, atomic_write_json
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(folder / "model.safetensors") as tmp:
-            save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(tmp))
-        kind = "sje-features" if isinstance(self, SjeFeatureEncoder) else "sje-image"
-        atomic_write_json(folder / "config.json", {"type": kind, "config": self.get_config()})
-        return folder
-
-
+@register_pretrained(SjeImageConfig)
 class SjeFeatureEncoder(SjeImageEncoder):
     """θ(v) = W·f(v): a linear map of precomputed image features (the paper's setting with GoogLeNet features)."""
 
@@ -152,12 +142,14 @@ def load_sje_image_encoder(folder: str | Path) -> SjeImageEncoder:
             path=folder,
             hint="only char-CNN-RNN encoders trained with `t2igan encode train` carry the image side",
         )
-    meta = read_json(cfg_path, hint="re-train it with `t2igan encode train`")
+    hint = "re-train it with `t2igan encode train`"
+    meta = read_config(folder, hint=hint)
+    if "_class_name" in meta:  # t2igan.utils.pretrained
+        return load_pretrained(folder, expected=SjeImageEncoder)
+    # written before t2igan.utils.pretrained: {"type": "sje-image" | "sje-features", "config": {...}}
     if meta.get("type") not in ("sje-image", "sje-features"):
         raise T2IError(f"is a {meta.get('type')!r} folder, not a DS-SJE image encoder", path=folder)
-    cfg = SjeImageConfig(**meta["config"])
+    cfg = config_from_dict(SjeImageConfig, dict(meta.get("config") or {}), cfg_path)
     enc = SjeFeatureEncoder(cfg) if meta["type"] == "sje-features" else SjeImageEncoder(cfg)
-    from safetensors.torch import load_file
-
-    enc.load_state_dict(load_file(str(folder / "model.safetensors")))
+    load_weights(enc, read_weights(folder, hint=hint), folder / WEIGHTS_NAME, hint=hint)
     return enc.eval()

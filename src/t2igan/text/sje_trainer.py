@@ -3,20 +3,19 @@
 Each step draws ``classes_per_batch`` distinct training classes, ``images_per_class`` images of each and one random
 caption per image (the paper: 40 classes × 1), and minimises ``ds_sje_loss`` (eq. 4–6) with RMSprop (paper: lr 7e-4,
 × 0.98 per epoch, gradient norm clipped at 5) or Adam (the CPU preset: converges in fewer steps). The batch of step
-``k`` is a pure function of ``(seed, k)`` and checkpoints hold model + optimiser + step, so ``resume=True`` continues
-bit-exactly. The output folder is a text-encoder folder (``load_text_encoder(out)``) with the image side in
-``out/image_encoder/`` and the zero-shot figures in ``out/metrics.json``.
+``k`` is a pure function of ``(seed, k)`` and checkpoints (``utils/checkpoint.py``, the GAN trainer's format) hold
+model + optimiser + step, so ``resume=True`` continues bit-exactly (only ``RESUMABLE`` options may change). SIGTERM or
+Ctrl-C finish the step and checkpoint (``utils/signals.py``, shared with the GAN trainer). The output folder is a
+text-encoder folder (``load_text_encoder(out)``) with the image side in ``out/image_encoder/`` and the zero-shot
+figures in ``out/metrics.json``; it must be new, empty or an earlier DS-SJE output (never someone else's folder).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,9 +29,13 @@ from t2igan.text.char_cnn_rnn import PRESETS, CharCnnRnn
 from t2igan.text.sje import ds_sje_loss
 from t2igan.text.sje_image import IMAGE_ENCODER_DIR, SjeFeatureEncoder, SjeImageConfig, SjeImageEncoder
 from t2igan.text.zero_shot import pick_image_size, zero_shot_accuracy
+from t2igan.utils.checkpoint import list_checkpoints, load_latest, save_checkpoint
+from t2igan.utils.config import build_config, config_diff
 from t2igan.utils.errors import T2IError
 from t2igan.utils.io import atomic_path, atomic_write_json
+from t2igan.utils.outputs import claim_folder
 from t2igan.utils.seed import derive_seed
+from t2igan.utils.signals import stop_on_signals
 
 
 @dataclass
@@ -98,10 +101,17 @@ TRAIN_PRESETS: dict[str, SjeTrainConfig] = {
 }
 
 
+# Options that may differ between a run and its --resume: the horizon, checkpoint cadence and evaluation only.
+RESUMABLE = ("steps", "checkpoint_every", "keep_checkpoints", "eval_captions_per_class", "eval_seen_images")
+SJE_RUN_KIND = "sje-run"  # the output folder's ownership marker (utils.outputs)
+
+
 def make_train_config(preset: str = "cpu", **overrides: Any) -> SjeTrainConfig:
+    """A preset plus overrides (``None`` = keep the preset's), through the typed config loader."""
     if preset not in TRAIN_PRESETS:
         raise T2IError(f"unknown training preset {preset!r}", hint=f"choose one of {sorted(TRAIN_PRESETS)}")
-    return dataclasses.replace(TRAIN_PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None})
+    values = {**_config_json(TRAIN_PRESETS[preset]), **{k: v for k, v in overrides.items() if v is not None}}
+    return build_config(SjeTrainConfig, values, "sje")
 
 
 def _config_json(cfg: SjeTrainConfig) -> dict[str, Any]:
@@ -162,42 +172,27 @@ class _TrainData:
         return x, tokens, labels
 
 
-def _checkpoints(out: Path) -> list[Path]:
-    return sorted((out / "checkpoints").glob("step_*.pt"))
-
-
-def _save_checkpoint(out: Path, step: int, state: dict[str, Any], keep: int) -> None:
-    path = out / "checkpoints" / f"step_{step:07d}.pt"
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-    for old in _checkpoints(out)[:-keep] if keep > 0 else []:
-        old.unlink(missing_ok=True)
-
-
-def _load_latest(out: Path) -> dict[str, Any] | None:
-    for path in reversed(_checkpoints(out)):
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:  # a truncated file from a crash: fall back to the previous one
-            continue
-    return None
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt while training, so a killed job still writes its checkpoint."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
+def _resume_state(out: Path, cfg: SjeTrainConfig, say: Callable[[str], None]) -> dict[str, Any] | None:
+    """The newest valid checkpoint of ``out`` (``utils/checkpoint.py``), checked against ``cfg``; None if none."""
+    root = out / "checkpoints"
+    if not list_checkpoints(root) and any(root.glob("step_*.pt")):
+        raise T2IError(
+            "holds only DS-SJE checkpoints of an older t2igan (step_*.pt), which this version does not read",
+            path=root,
+            hint="train into a new --out",
+        )
+    ckpt = load_latest(root, warn=say)
+    if ckpt is None:
+        return None
+    diff = config_diff(ckpt["config"], _config_json(cfg), ignore=RESUMABLE)
+    if diff:
+        shown = "; ".join(f"{k}: {a!r} → {b!r}" for k, a, b in diff[:3])
+        raise T2IError(
+            f"checkpoint was written with different training options ({shown})",
+            path=ckpt["path"],
+            hint="resume with the same options (only steps, checkpointing and evaluation may change) or a new --out",
+        )
+    return ckpt
 
 
 def train_sje(
@@ -218,7 +213,7 @@ def train_sje(
     ``threads`` (default: ``base.auto_threads()``) sets torch's CPU threads for the run (restored afterwards); Ctrl-C or
     SIGTERM writes a checkpoint before stopping.
     """
-    with cpu_threads(threads), _sigterm_as_interrupt():
+    with cpu_threads(threads):
         return _train_sje(cache, out, cfg, resume, image_features, progress, log)
 
 
@@ -234,7 +229,8 @@ def _train_sje(
     cfg = cfg or SjeTrainConfig()
     out = Path(out)
     say = log or (lambda s: None)
-    if (out / "train_config.json").exists() and not resume and _checkpoints(out):
+    claim_folder(out, SJE_RUN_KIND, is_own=lambda f: (f / "train_config.json").is_file())
+    if not resume and (list_checkpoints(out / "checkpoints") or any((out / "checkpoints").glob("step_*.pt"))):
         raise T2IError(
             "already holds a DS-SJE run", path=out, hint="pass --resume to continue it or choose a new --out"
         )
@@ -255,19 +251,14 @@ def _train_sje(
 
     start, history, seconds_before = 0, [], 0.0
     if resume:
-        state = _load_latest(out)
-        if state is not None:
-            if state["config"] != _config_json(cfg):
-                raise T2IError(
-                    "checkpoint was written with different training options",
-                    path=out / "train_config.json",
-                    hint="resume with the same options or choose a new --out",
-                )
+        ckpt = _resume_state(out, cfg, say)
+        if ckpt is not None:
+            state = ckpt["state"]
             text_enc.load_state_dict(state["text"])
             img_enc.load_state_dict(state["image"])
             opt.load_state_dict(state["optim"])
-            start, history = int(state["step"]), json.loads(state["history"])
-            seconds_before = float(state.get("seconds", 0.0))
+            start, history = ckpt["step"], json.loads(state["history"])
+            seconds_before = float(ckpt["meta"].get("seconds", 0.0))
             say(f"resumed from step {start}")
     atomic_write_json(out / "train_config.json", _config_json(cfg))
 
@@ -285,33 +276,35 @@ def _train_sje(
             "text": text_enc.state_dict(),
             "image": img_enc.state_dict(),
             "optim": opt.state_dict(),
-            "step": done,
-            "config": _config_json(cfg),
             "history": json.dumps(history),
-            "seconds": seconds_before + time.perf_counter() - t0,
         }
-        _save_checkpoint(out, done, state, cfg.keep_checkpoints)
+        meta = {"seconds": seconds_before + time.perf_counter() - t0}
+        save_checkpoint(out / "checkpoints", done, state, _config_json(cfg), meta, keep=cfg.keep_checkpoints)
 
-    done = start
+    done, stop = start, []
     try:
-        for step in bar:
-            lr = cfg.lr * cfg.lr_decay ** (step / steps_per_epoch)  # paper: × 0.98 per epoch (a function of step)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            x, tokens, labels = data.batch(cfg, step)
-            loss, stats = ds_sje_loss(img_enc(x), text_enc.forward_tokens(tokens), labels)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            opt.step()
-            done = step + 1
-            if step % 20 == 0 or done == cfg.steps:
-                history.append({"step": done, "loss": loss.item(), **{k: round(v, 4) for k, v in stats.items()}})
-                bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{stats['acc_txt']:.2f}")
-            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                checkpoint(done)
+        with stop_on_signals(stop.append):  # SIGTERM / first Ctrl-C: finish the step, checkpoint, stop
+            for step in bar:
+                lr = cfg.lr * cfg.lr_decay ** (step / steps_per_epoch)  # paper: × 0.98 per epoch (a function of step)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                x, tokens, labels = data.batch(cfg, step)
+                loss, stats = ds_sje_loss(img_enc(x), text_enc.forward_tokens(tokens), labels)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                opt.step()
+                done = step + 1
+                if step % 20 == 0 or done == cfg.steps:
+                    history.append({"step": done, "loss": loss.item(), **{k: round(v, 4) for k, v in stats.items()}})
+                    bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{stats['acc_txt']:.2f}")
+                if done % cfg.checkpoint_every == 0 or done == cfg.steps or stop:
+                    checkpoint(done)
+                if stop:
+                    say(f"{stop[0]}: checkpoint at step {done} saved; continue with --resume")
+                    raise KeyboardInterrupt(stop[0])
     except KeyboardInterrupt:
-        if done > start:
+        if done > start and not stop:  # an interrupt the handler did not see (e.g. not the main thread): save
             checkpoint(done)
             say(f"interrupted: checkpoint at step {done} saved; continue with --resume")
         raise

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from t2igan.utils.config import EXTRA_KEYS, build_config
 from t2igan.utils.errors import T2IError
 from t2igan.utils.io import atomic_write_text
 
@@ -43,7 +42,8 @@ class DataConfig:
 class ModelConfig:
     name: str = "reed"  # model family: a key of training.system.SYSTEMS
     preset: str | None = "paper"  # architecture preset of the family (reed: paper | port | cpu | tiny)
-    params: dict[str, Any] = field(default_factory=dict)  # other keys of the `model:` section (validated later)
+    # other keys of the `model:` section (validated against the family's config when the system is built)
+    params: dict[str, Any] = field(default_factory=dict, metadata={EXTRA_KEYS: True})
 
 
 @dataclass
@@ -101,6 +101,8 @@ class TrainLoopConfig:
     ckpt_every: int = 1000
     keep_ckpts: int = 3
     max_bad_steps: int = 20  # consecutive non-finite steps before training stops with an error
+    max_skipped_share: float = 0.5  # stop if more of the last 20 steps were skipped as non-finite (divergence.py)
+    max_weight_growth: float = 1000.0  # stop if a network's weight RMS grows more than this many times (divergence.py)
     progress: bool = True  # tqdm bar
     tensorboard: bool = True
     export: bool = True  # write run/pretrained/ at the end
@@ -147,6 +149,10 @@ class TrainConfig:
             )
         if self.train.eval_every < 0 or self.train.eval_n < 2:
             raise T2IError("train.eval_every must be ≥ 0 and train.eval_n ≥ 2")
+        if not 0.0 < self.train.max_skipped_share <= 1.0:
+            raise T2IError(f"train.max_skipped_share={self.train.max_skipped_share} must be in (0, 1]")
+        if not self.train.max_weight_growth > 1.0:
+            raise T2IError(f"train.max_weight_growth={self.train.max_weight_growth} must be > 1")
         for name in ("log_every", "sample_every", "ckpt_every", "keep_ckpts", "max_bad_steps"):
             if getattr(self.train, name) < 1:
                 raise T2IError(f"train.{name} must be ≥ 1")
@@ -220,81 +226,8 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key, value
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Convert a YAML value to the annotated field type (int/float/bool/str/list/optional)."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        errors = []
-        for a in args:
-            try:
-                return _coerce(value, a, where)
-            except T2IError as e:
-                errors.append(e)
-        raise errors[0]
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            value = [value]
-        (inner,) = typing.get_args(tp) or (Any,)
-        return [_coerce(v, inner, where) for v in value]
-    if origin is dict or tp is Any:
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise T2IError(f"{where} must be true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-            raise T2IError(f"{where} must be an integer, got {value!r}")
-        return int(value)
-    if tp is float:
-        if isinstance(value, bool):
-            raise T2IError(f"{where} must be a number, got {value!r}")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise T2IError(f"{where} must be a number, got {value!r}") from None
-    if tp is str:
-        if isinstance(value, (dict, list)):
-            raise T2IError(f"{where} must be a string, got {value!r}")
-        return str(value)
-    return value
-
-
-def _build(cls: type, raw: dict[str, Any], where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    if cls is ModelConfig:
-        raw = dict(raw)
-        params = dict(raw.pop("params", {}) or {})
-        for k in list(raw):
-            if k not in fields:
-                params[k] = raw.pop(k)
-        raw["params"] = params
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        name = f"{where}.{unknown[0]}" if where else unknown[0]
-        raise T2IError(
-            f"unknown config key {name!r}",
-            hint=f"valid keys{' in ' + where if where else ''}: {', '.join(sorted(fields))}",
-        )
-    for name, value in raw.items():
-        tp = hints[name]
-        key = f"{where}.{name}" if where else name
-        if dataclasses.is_dataclass(tp):
-            if not isinstance(value, dict):
-                raise T2IError(f"config section {key!r} must be a mapping")
-            kwargs[name] = _build(tp, value, key)
-        else:
-            kwargs[name] = _coerce(value, tp, key)
-    return cls(**kwargs)
-
-
 def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
-    return _build(TrainConfig, raw, "").validate()
+    return build_config(TrainConfig, raw).validate()
 
 
 def load_config(path_or_preset: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:

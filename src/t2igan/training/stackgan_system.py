@@ -23,6 +23,7 @@ from t2igan.models.stackgan import StackGanConfig, StackGanGenerator
 from t2igan.training.config import TrainConfig
 from t2igan.training.stackgan_steps import OptimSettings, StackGanSteps
 from t2igan.training.system import GanSystem
+from t2igan.utils.config import build_config
 from t2igan.utils.errors import T2IError
 from t2igan.utils.seed import derive_seed, torch_generator
 
@@ -36,15 +37,17 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def optim_settings(cfg: TrainConfig) -> OptimSettings:
+    """The step's Adam and speed settings from the run's config (through the typed config loader)."""
     o = cfg.optim
-    return OptimSettings(
-        lr_g=o.lr,
-        lr_d=o.lr_d if o.lr_d is not None else o.lr,
-        beta1=o.beta1,
-        beta2=o.beta2,
-        precision=cfg.train.precision,
-        channels_last=cfg.train.channels_last,
-    )
+    values = {
+        "lr_g": o.lr,
+        "lr_d": o.lr_d if o.lr_d is not None else o.lr,
+        "beta1": o.beta1,
+        "beta2": o.beta2,
+        "precision": cfg.train.precision,
+        "channels_last": cfg.train.channels_last,
+    }
+    return build_config(OptimSettings, values, "optim")
 
 
 def model_params(cfg: TrainConfig, presets: dict[str, dict[str, Any]], text_dim: int) -> dict[str, Any]:

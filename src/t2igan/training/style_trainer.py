@@ -24,6 +24,8 @@ from t2igan.utils.seed import derive_seed, torch_generator
 
 @dataclass
 class StyleTrainConfig:
+    """Options of ``train_style_encoder`` (built from CLI options by ``utils.config.build_config``)."""
+
     steps: int = 1500
     batch_size: int = 64
     lr: float = 2e-4  # Adam, β = (0.5, 0.999) as the GAN itself (Reed 2016 §5)

@@ -25,8 +25,6 @@ import contextlib
 import math
 import os
 import shutil
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,13 +33,16 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from t2igan.training.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
 from t2igan.training.config import TrainConfig
+from t2igan.training.divergence import DivergenceGuard
 from t2igan.training.export import export_pretrained
+from t2igan.training.run_folder import RunFolder, open_run
 from t2igan.training.run_log import RunLog, fixed_sample_inputs
 from t2igan.training.system import GanSystem, get_system_class
+from t2igan.utils.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
 from t2igan.utils.errors import T2IError
 from t2igan.utils.seed import derive_seed, seed_everything
+from t2igan.utils.signals import stop_on_signals
 
 
 class TrainerCallback(Protocol):
@@ -177,6 +178,10 @@ class Trainer:
         self._stop = False
         self.runlog = RunLog(self.run_dir, enabled=self.is_main, tensorboard=cfg.train.tensorboard, log=self.log)
         self._last_ckpt = -1
+        self.run: RunFolder | None = None  # the locked run folder while fit() runs (run_folder.py)
+        self.guard = DivergenceGuard(
+            self.system.nets(), max_weight_growth=t.max_weight_growth, max_skipped_share=t.max_skipped_share
+        )
 
     # -- data: order and sharding ---------------------------------------------------------------------------------
     def epoch_permutation(self, epoch: int) -> np.ndarray:
@@ -223,7 +228,13 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
-        """Train until ``total_steps``; returns a summary (steps, seconds, last losses, paths)."""
+        """Train until ``total_steps``; returns a summary (steps, seconds, last losses, paths). The run folder is
+        locked and its identity and config checked while it runs (``run_folder.py``)."""
+        with open_run(self.run_dir, self.cfg.to_dict(), resume=self.resume, main=self.is_main, log=self.log) as run:
+            self.run = run
+            return self._fit()
+
+    def _fit(self) -> dict[str, Any]:
         cfg = self.cfg
         if self.is_main:
             for sub in ("checkpoints", "samples", "logs"):
@@ -302,6 +313,7 @@ class Trainer:
                 )
         else:
             self._bad = 0
+        self.guard.check(self.step, bool(out.get("nonfinite")), self.system.nets())  # finite blow-ups (divergence.py)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(
@@ -334,6 +346,7 @@ class Trainer:
             "text_dim": self.text_dim,
             "reason": reason,
             "model": self.cfg.model.name,
+            "run_id": self.run.run_id if self.run else None,
         }
         path = save_checkpoint(root, self.step, state, self.cfg.to_dict(), meta, keep=self.cfg.train.keep_ckpts)
         self._last_ckpt = self.step
@@ -344,6 +357,8 @@ class Trainer:
         if ckpt is None:
             self.log(f"no checkpoint in {self.run_dir / 'checkpoints'}: starting from step 0")
             return
+        if self.run is not None:
+            self.run.check_checkpoint(ckpt)
         if int(ckpt["meta"].get("text_dim", self.text_dim)) != self.text_dim:
             raise T2IError(
                 f"the checkpoint was trained with {ckpt['meta']['text_dim']}-d text embeddings, the data "
@@ -468,25 +483,14 @@ class Trainer:
         finally:
             bar.close()
 
-    @contextlib.contextmanager
-    def _signals(self) -> Iterator[None]:
+    def _signals(self) -> contextlib.AbstractContextManager[None]:
         """SIGTERM and the first Ctrl-C ask the loop to checkpoint and stop; a second Ctrl-C aborts at once."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
 
-        def handler(signum: int, _frame: Any) -> None:
-            if self._stop and signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            self.log(f"\n{signal.Signals(signum).name}: saving a checkpoint after this step …")
+        def stop(name: str) -> None:
+            self.log(f"\n{name}: saving a checkpoint after this step …")
             self._stop = True
 
-        old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
+        return stop_on_signals(stop)
 
 
 def load_run_system(run_dir: str | Path, device: str | torch.device = "cpu") -> GanSystem:

@@ -1,16 +1,20 @@
-"""Checkpoints in a restricted, verifiable format — no pickles, nothing executable.
+"""Checkpoints in a restricted, verifiable format — no pickles, nothing executable. The one checkpoint module of every
+trainer: the GAN ``Trainer`` (``training/trainer.py``) and the DS-SJE trainer (``text/sje_trainer.py``).
 
 ``<run>/checkpoints/step_0001000/`` holds
 
 - ``state.safetensors`` — every tensor: net weights and buffers, optimiser moments, RNG states;
 - ``state.json`` — the structure around them (nested dicts/lists of numbers, strings and ``{"__tensor__": key}``
-  references), the step, the epoch and the text dimension;
-- ``config.json`` — the resolved ``TrainConfig``;
-- ``manifest.json`` — written last: format version, t2igan version, step, and the sha256 and size of each file.
+  references), the step and the trainer's ``meta`` (epoch, text dimension, ``run_id``, …);
+- ``config.json`` — the trainer's resolved config;
+- ``.t2igan-checkpoint.json`` — the ownership marker every folder t2igan builds carries (``utils/outputs.py``);
+- ``manifest.json`` — written last: format version, t2igan version, step, run id, and the sha256 and size of *every*
+  other file of the folder.
 
 The folder is built under a temporary name and renamed into place (``atomic_dir``), so a crash never leaves half a
-checkpoint under a real name. On load every checksum is verified; a corrupt or truncated checkpoint is reported in
-one line and the previous good one is used instead. Only the last ``keep`` checkpoints are kept.
+checkpoint under a real name. On load the manifest must list exactly the files present, and every checksum is
+verified; a corrupt, truncated, forged or incomplete checkpoint is reported in one line and the previous good one is
+used instead. Only the last ``keep`` checkpoints of the same run are kept; other runs' are never touched.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ import torch
 
 from t2igan import __version__
 from t2igan.utils.errors import T2IError
-from t2igan.utils.io import atomic_dir, atomic_write_json, sha256_file
+from t2igan.utils.io import atomic_write_json, sha256_file, write_safetensors
+from t2igan.utils.outputs import PARTIAL, atomic_dir, json_says
 
 FORMAT = "t2igan-checkpoint/1"
 _STEP_DIR = re.compile(r"^step_(\d{7,})$")
@@ -109,22 +114,42 @@ def save_checkpoint(
     meta: dict[str, Any] | None = None,
     keep: int = 3,
 ) -> Path:
-    """Write ``root/step_XXXXXXX/`` atomically and keep only the newest ``keep`` checkpoints."""
-    from safetensors.torch import save_file
+    """Write ``root/step_XXXXXXX/`` atomically and keep only the newest ``keep`` checkpoints of the same run.
 
+    ``meta["run_id"]`` (the run folder's id, see ``run_folder.py``) is recorded in the manifest; rotation deletes only
+    checkpoints with the same id, and a checkpoint of another run is never replaced.
+    """
     target = step_dir(root, step)
+    run_id = (meta or {}).get("run_id")
+    other = read_manifest(target)
+    if other is not None and other.get("run_id") != run_id:
+        raise T2IError(
+            f"a checkpoint of another run ({other.get('run_id')}) is already at step {step}",
+            path=target,
+            hint="move it away, or train into a new run folder",
+        )
     tensors: dict[str, torch.Tensor] = {}
     skeleton = flatten_state(state, tensors)
-    with atomic_dir(target) as tmp:
-        save_file(tensors, str(tmp / "state.safetensors"), metadata={"format": FORMAT})
+    with atomic_dir(target, kind="checkpoint", is_own=json_says("manifest.json", "format", FORMAT)) as tmp:
+        write_safetensors(tmp / "state.safetensors", tensors, metadata={"format": FORMAT})
         atomic_write_json(tmp / "state.json", {"step": step, "meta": meta or {}, "state": skeleton})
         atomic_write_json(tmp / "config.json", config)
-        files = {name: {"sha256": sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size} for name in _FILES}
+        files = {
+            p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+            for p in sorted(tmp.iterdir())
+            if p.is_file() and p.name != PARTIAL  # (the in-progress marker is gone once the folder is in place)
+        }
         atomic_write_json(
-            tmp / "manifest.json", {"format": FORMAT, "t2igan_version": __version__, "step": step, "files": files}
+            tmp / "manifest.json",
+            {"format": FORMAT, "t2igan_version": __version__, "step": step, "run_id": run_id, "files": files},
         )
-    rotate(root, keep)
+    rotate(root, keep, run_id)
     return target
+
+
+def _step_of(path: Path) -> int | None:
+    m = _STEP_DIR.match(path.name)
+    return int(m.group(1)) if m else None
 
 
 def list_checkpoints(root: str | Path) -> list[Path]:
@@ -136,8 +161,19 @@ def list_checkpoints(root: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def rotate(root: str | Path, keep: int) -> None:
-    for old in list_checkpoints(root)[:-keep] if keep > 0 else []:
+def read_manifest(path: str | Path) -> dict[str, Any] | None:
+    """A checkpoint folder's manifest as a dict, or None if it is missing or unreadable (no verification)."""
+    try:
+        doc = json.loads((Path(path) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def rotate(root: str | Path, keep: int, run_id: str | None = None) -> None:
+    """Delete all but the newest ``keep`` checkpoints of run ``run_id``; checkpoints of other runs are never touched."""
+    mine = [p for p in list_checkpoints(root) if (m := read_manifest(p)) is not None and m.get("run_id") == run_id]
+    for old in mine[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
 
 
@@ -151,16 +187,31 @@ def verify_checkpoint(path: str | Path) -> dict[str, Any]:
         manifest = json.loads(mpath.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise T2IError("checkpoint manifest is not valid JSON", path=mpath) from None
-    if manifest.get("format") != FORMAT:
+    fmt = manifest.get("format") if isinstance(manifest, dict) else None
+    if fmt != FORMAT:
         raise T2IError(
-            f"unknown checkpoint format {manifest.get('format')!r}",
+            f"unknown checkpoint format {fmt!r}",
             path=path,
             hint=f"this t2igan ({__version__}) reads {FORMAT}",
         )
-    for name, info in manifest.get("files", {}).items():
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not set(_FILES) <= set(files):
+        missing = sorted(set(_FILES) - set(files)) if isinstance(files, dict) else list(_FILES)
+        raise T2IError(f"checkpoint manifest does not list {', '.join(missing)}", path=mpath)
+    present = {p.name for p in path.iterdir()} - {"manifest.json"}
+    unlisted = sorted(present - set(files))
+    if unlisted:
+        raise T2IError(f"checkpoint holds a file its manifest does not list ({unlisted[0]})", path=path / unlisted[0])
+    for name, info in files.items():
         f = path / name
-        if not f.is_file():
+        if name not in present or not f.is_file() or f.is_symlink():
             raise T2IError("checkpoint file is missing", path=f)
+        if (
+            not isinstance(info, dict)
+            or not isinstance(info.get("bytes"), int)
+            or not isinstance(info.get("sha256"), str)
+        ):
+            raise T2IError(f"checkpoint manifest entry for {name} is malformed", path=mpath)
         if f.stat().st_size != info["bytes"]:
             raise T2IError(f"checkpoint file is truncated ({f.stat().st_size} of {info['bytes']} bytes)", path=f)
         if sha256_file(f) != info["sha256"]:
@@ -173,12 +224,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     from safetensors.torch import load_file
 
     path = Path(path)
-    verify_checkpoint(path)
+    manifest = verify_checkpoint(path)
     # Fresh, aligned copies (not views into the file buffer): vectorised kernels such as fused Adam may round
     # differently on unaligned memory, which would break bit-exact resume.
     tensors = {k: v.clone() for k, v in load_file(str(path / "state.safetensors"), device=str(map_location)).items()}
     doc = json.loads((path / "state.json").read_text())
     config = json.loads((path / "config.json").read_text())
+    if not (doc.get("step") == manifest.get("step") == _step_of(path)):
+        raise T2IError(
+            f"checkpoint steps disagree (folder {_step_of(path)}, manifest {manifest.get('step')}, "
+            f"state {doc.get('step')})",
+            path=path,
+        )
     return {
         "step": int(doc["step"]),
         "meta": doc.get("meta", {}),
