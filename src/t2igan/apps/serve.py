@@ -15,9 +15,10 @@ from __future__ import annotations
 import base64
 import inspect
 import io
+import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from t2igan.apps.serve_guard import BodyTooLarge, HostPolicy, RequestGuard
 from t2igan.utils.errors import T2IError
 
 try:  # the `web` extra; FastAPI resolves endpoint annotations from module globals, so import here
@@ -266,8 +268,19 @@ def png_data_url(image: Image.Image) -> str:
 # ----------------------------------------------------------------------------------------------- the app
 
 
-def create_app(model: DemoModel | Any, limits: ServeLimits | None = None) -> Any:
-    """The FastAPI app. ``model`` is a `DemoModel` or anything pipeline-shaped (wrapped for you)."""
+def create_app(
+    model: DemoModel | Any,
+    limits: ServeLimits | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    allow_hosts: Sequence[str] = (),
+) -> Any:
+    """The FastAPI app. ``model`` is a `DemoModel` or anything pipeline-shaped (wrapped for you).
+
+    ``host``/``port`` are where it listens: requests whose ``Host`` or ``Origin`` names another server are refused
+    (see `t2igan.apps.serve_guard`); ``port=None`` accepts any port, ``allow_hosts`` adds names (a LAN host name).
+    """
     if FastAPI is None:
         raise T2IError("the web demo needs FastAPI and uvicorn", hint="pip install 't2igan[web]'")
     limits = limits or ServeLimits()
@@ -301,14 +314,6 @@ def create_app(model: DemoModel | Any, limits: ServeLimits | None = None) -> Any
     async def _bad_request(_: Request, e: BadRequest) -> JSONResponse:
         return error(str(e), e.status)
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next: Callable[..., Any]) -> Any:
-        # Refuse oversized bodies from the header, before reading them.
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limits.max_upload_bytes + 64 * 1024:
-            return error(f"request larger than {limits.max_upload_bytes // (1024 * 1024)} MB", 413)
-        return await call_next(request)
-
     @app.get("/")
     async def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
@@ -319,9 +324,10 @@ def create_app(model: DemoModel | Any, limits: ServeLimits | None = None) -> Any
 
     @app.post("/api/generate")
     async def generate(request: Request) -> JSONResponse:
+        raw = await request.body()  # bounded by the guard: BodyTooLarge passes through to it
         try:
-            body = await request.json()
-        except Exception:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
             return error('send a JSON object like {"caption": "…", "n": 4, "seed": 0}', 400)
         req = parse_generate(body, limits)
         return await run_model(demo.generate, req)
@@ -332,6 +338,8 @@ def create_app(model: DemoModel | Any, limits: ServeLimits | None = None) -> Any
             return error("this model has no style encoder", 501)
         try:
             form = await request.form(max_files=1, max_fields=8)
+        except BodyTooLarge:
+            raise
         except Exception:
             return error("send a multipart form with 'image' and 'caption'", 400)
         caption = _clean_caption(form.get("caption"), "caption", limits, required=True)
@@ -343,6 +351,15 @@ def create_app(model: DemoModel | Any, limits: ServeLimits | None = None) -> Any
         return await run_model(demo.style_transfer, image, caption)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(
+        RequestGuard,
+        policy=HostPolicy(host=host, port=port, extra=tuple(allow_hosts)),
+        max_body=limits.max_upload_bytes + 64 * 1024,  # an upload plus its multipart envelope
+        content_types={
+            "/api/generate": ("application/json",),
+            "/api/style": ("multipart/form-data", "application/x-www-form-urlencoded"),
+        },
+    )
     return app
 
 
@@ -402,7 +419,14 @@ def run_server(app: Any, host: str, port: int) -> None:
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--max-images", default=64, show_default=True, type=click.IntRange(1, 1024), help="Largest n.")
-def serve(pretrained: Path, host: str, port: int, device: str, max_images: int) -> None:
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Another name the page may be opened under (repeatable); loopback names and --host always work.",
+)
+def serve(pretrained: Path, host: str, port: int, device: str, max_images: int, allow_hosts: tuple[str, ...]) -> None:
     """Serve a web page to try a trained model: caption → grid of images.
 
     \b
@@ -413,10 +437,11 @@ def serve(pretrained: Path, host: str, port: int, device: str, max_images: int) 
     check_device(device)
     check_port_free(host, port)
     model = load_demo_model(pretrained, device=device)
-    app = create_app(model, ServeLimits(max_images=max_images))
+    app = create_app(model, ServeLimits(max_images=max_images), host=host, port=port, allow_hosts=allow_hosts)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: listening on {host}: anyone who can reach this machine can use the demo", err=True)
-    click.echo(f"t2igan demo on http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}  (Ctrl-C stops)")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
+    click.echo(f"t2igan demo on http://{shown}:{port}  (Ctrl-C stops)")
     run_server(app, host, port)
 
 
