@@ -36,11 +36,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from t2igan import __version__
+from t2igan.data.decode import check_pixels
 from t2igan.sampling.registry import config_from_dict, config_to_dict, generator_name, resolve_generator
 from t2igan.utils.errors import T2IError
 from t2igan.utils.images import to_pil, to_uint8
 from t2igan.utils.io import atomic_dir, atomic_write_json
-from t2igan.utils.seed import torch_generator
+from t2igan.utils.seed import SEED_MAX, torch_generator
 
 OutputType = Literal["pil", "pt", "np"]
 PRECOMPUTED_MARKER = "precomputed.json"
@@ -355,8 +356,8 @@ class T2IPipeline:
             out_seeds = None
         else:
             seeds = list(range(num_images_per_prompt)) if seeds is None else [int(s) for s in seeds]
-            if any(s < 0 for s in seeds):
-                raise T2IError("seeds must be non-negative integers")
+            if any(s < 0 or s > SEED_MAX for s in seeds):
+                raise T2IError("seeds must be non-negative integers below 2^64")
             if len(seeds) == num_images_per_prompt:
                 out_seeds = seeds * n_prompts
             elif len(seeds) == n_prompts * num_images_per_prompt:
@@ -480,6 +481,7 @@ def load_images(paths: Sequence[str | Path], size: int) -> torch.Tensor:
             raise T2IError("no such image file", path=p)
         try:
             with Image.open(p) as im:
+                check_pixels(im, p)
                 out.append(pil_to_tensor(im, size))
         except (OSError, ValueError, Image.DecompressionBombError) as e:
             raise T2IError(f"cannot read image ({e.__class__.__name__}: {e})", path=p) from None
