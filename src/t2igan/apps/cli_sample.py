@@ -6,11 +6,13 @@ Thin: every command parses its options, calls `t2igan.sampling` and writes one i
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import click
 import torch
 
+from t2igan.utils.device import DEVICE_HELP, resolve_device
 from t2igan.utils.errors import T2IError
 from t2igan.utils.images import image_format, make_grid, save_image
 from t2igan.utils.seed import SEED_MAX, parse_seeds
@@ -47,10 +49,10 @@ def _check_sample_size(n_captions: int, n_seeds: int, image_size: int | None = N
         )
 
 
-def _pipe(model_dir: str):
+def _pipe(model_dir: str, device: str = "cpu"):
     from t2igan.sampling import T2IPipeline
 
-    return T2IPipeline.from_pretrained(model_dir)
+    return T2IPipeline.from_pretrained(model_dir, device=device)
 
 
 def _read_captions(path: str) -> list[str]:
@@ -103,6 +105,7 @@ def _done(path: Path, what: str) -> None:
 )
 @click.option("--stages", is_flag=True, help="StackGAN: show every stage (coarse → fine) side by side per seed.")
 @click.option("--ca-mean", is_flag=True, help="StackGAN: use the conditioning-augmentation mean ĉ = μ (no CA noise).")
+@click.option("--device", default="cpu", show_default=True, help=f"Where G runs: {DEVICE_HELP}.")
 def sample(
     model_dir: str,
     captions: tuple[str, ...],
@@ -115,6 +118,7 @@ def sample(
     truncation: float | None,
     stages: bool,
     ca_mean: bool,
+    device: str,
 ) -> None:
     """Draw images for captions: one grid row per caption, the caption written under its row.
 
@@ -142,7 +146,7 @@ def sample(
         raise T2IError(f"--seed {seeds[0]}: seeds {seeds[0]} … {seeds[-1]} pass 2^64 - 1")
     _check_sample_size(max(1, len(caps)), len(seeds))
     image_format(out)  # an unsupported suffix fails now, not after sampling
-    pipe = _pipe(model_dir)
+    pipe = _pipe(model_dir, resolve_device(device))
     if not caps and pipe.text_dim == 0:
         caps = ["(unconditional)"]  # an unconditional model (StackGAN++ uncond) needs no caption
     if not caps:
@@ -327,13 +331,10 @@ def style_transfer_cmd(
         raise T2IError("no caption given", hint='e.g. ... --image x.png "a flower with red petals"')
     image_format(out)
     pipe = _pipe(model_dir)
-    if pipe.style_encoder is None:
-        raise T2IError(
-            "this model has no style encoder",
-            path=model_dir,
-            hint=f"train one first: t2igan style train {model_dir} --data CACHE",
-        )
-    queries = load_images(images, pipe.style_encoder.config.image_size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a damaged S is the one-line error itself, not a warning before it
+        encoder = pipe.require_style_encoder()
+    queries = load_images(images, encoder.config.image_size)
     with torch.inference_mode():
         result = style_transfer(pipe, queries, list(captions))
     _done(save_image(result.to_image(scale=scale), out), f"{len(images)}×{len(captions)} style-transfer grid")

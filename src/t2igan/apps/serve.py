@@ -18,6 +18,7 @@ import io
 import json
 import logging
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +30,9 @@ import torch
 from PIL import Image
 
 from t2igan.apps.serve_guard import BodyTooLarge, HostPolicy, RequestGuard
+from t2igan.utils.device import DEVICE_HELP, resolve_device
 from t2igan.utils.errors import T2IError
+from t2igan.utils.optional import require
 
 try:  # the `web` extra; FastAPI resolves endpoint annotations from module globals, so import here
     from fastapi import FastAPI, Request
@@ -282,7 +285,7 @@ def create_app(
     (see `t2igan.apps.serve_guard`); ``port=None`` accepts any port, ``allow_hosts`` adds names (a LAN host name).
     """
     if FastAPI is None:
-        raise T2IError("the web demo needs FastAPI and uvicorn", hint="pip install 't2igan[web]'")
+        require("fastapi", extra="web", what="the web demo")
     limits = limits or ServeLimits()
     demo = model if isinstance(model, DemoModel) else DemoModel(model)
     app = FastAPI(title="t2igan demo", docs_url=None, redoc_url=None, openapi_url=None)
@@ -374,24 +377,15 @@ def load_demo_model(pretrained: str | Path, device: str = "cpu") -> DemoModel:
         raise T2IError("no model_index.json here", path=path, hint="pass the pretrained folder a training run exported")
     from t2igan.sampling import T2IPipeline
 
-    check_device(device)
-    pipe = T2IPipeline.from_pretrained(path, device=device)
+    pipe = T2IPipeline.from_pretrained(path, device=resolve_device(device))
     if getattr(pipe, "text_encoder", True) is None:
         raise T2IError(
             "this model was trained on precomputed caption embeddings, so it cannot read new captions",
             path=path,
-            hint="train with a text encoder (e.g. text.encoder=minilm) to serve it",
+            hint="train on embeddings a text encoder made (t2igan encode captions DATA --encoder minilm) "
+            "or set data.text_encoder, so the export carries the encoder",
         )
     return DemoModel(pipe)
-
-
-def check_device(device: str) -> None:
-    try:
-        torch.device(device)
-    except RuntimeError:
-        raise T2IError(f"--device {device!r} is not a device", hint="use cpu, cuda or cuda:N") from None
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise T2IError(f"--device {device}: PyTorch sees no GPU", hint="use --device cpu")
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -417,7 +411,7 @@ def run_server(app: Any, host: str, port: int) -> None:
 @click.argument("pretrained", type=click.Path(path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 = all).")
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--device", default="cpu", show_default=True, help=f"{DEVICE_HELP}.")
 @click.option("--max-images", default=64, show_default=True, type=click.IntRange(1, 1024), help="Largest n.")
 @click.option(
     "--allow-host",
@@ -434,9 +428,14 @@ def serve(pretrained: Path, host: str, port: int, device: str, max_images: int, 
       t2igan serve runs/demo/pretrained            # then open http://127.0.0.1:7860
       t2igan serve runs/demo --host 0.0.0.0 --port 8080
     """
-    check_device(device)
+    require("fastapi", "uvicorn", "python_multipart", extra="web", what="t2igan serve")
+    device = resolve_device(device)
     check_port_free(host, port)
-    model = load_demo_model(pretrained, device=device)
+    with warnings.catch_warnings(record=True) as caught:  # e.g. a damaged style encoder: serve without it
+        warnings.simplefilter("always")
+        model = load_demo_model(pretrained, device=device)
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
     app = create_app(model, ServeLimits(max_images=max_images), host=host, port=port, allow_hosts=allow_hosts)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: listening on {host}: anyone who can reach this machine can use the demo", err=True)

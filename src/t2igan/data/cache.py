@@ -277,7 +277,7 @@ class PreparedCache:
             raise T2IError(
                 f"no caption embeddings {key!r} in the cache (has: {have})",
                 path=self.root,
-                hint="encode the captions first: t2igan encode …",
+                hint="encode the captions first: t2igan encode captions DATA --encoder minilm",
             )
         return self._load(npy, rows=self.n_captions, mmap=True)
 
@@ -287,7 +287,7 @@ class PreparedCache:
             raise T2IError(
                 f"no caption embeddings {key!r} in the cache",
                 path=self.root,
-                hint="encode the captions first: t2igan encode …",
+                hint="encode the captions first: t2igan encode captions DATA --encoder minilm",
             )
         try:
             meta = json.loads(js.read_text(encoding="utf-8"))

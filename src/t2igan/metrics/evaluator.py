@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from t2igan.utils.errors import T2IError
 from t2igan.utils.io import atomic_dir, sha256_file
 from t2igan.utils.seed import derive_seed, torch_generator
+from t2igan.utils.weights import read_safetensors
 
 
 @dataclass
@@ -120,9 +121,17 @@ def load_evaluator(folder: str | Path) -> AttributeEvaluator:
             path=folder,
             hint="train one with: t2igan evaluator train DATA --out DIR",
         )
-    meta = json.loads(cfg_path.read_text())
-    model = AttributeEvaluator(EvaluatorConfig(**meta["config"]))
-    model.load_state_dict(load_file(str(weights)))
+    hint = "train it again with: t2igan evaluator train DATA --out DIR"
+    try:
+        meta = json.loads(cfg_path.read_text(encoding="utf-8"))
+        model = AttributeEvaluator(EvaluatorConfig(**meta["config"]))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise T2IError(f"damaged evaluator config ({type(e).__name__}: {e})", path=cfg_path, hint=hint) from None
+    state = read_safetensors(weights, what="evaluator weights", hint=hint)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise T2IError(f"weights do not fit config.json ({str(e).splitlines()[0]})", path=weights, hint=hint) from None
     model.eval()
     model.fingerprint = sha256_file(weights)[:16]
     model.report = meta.get("report", {})  # type: ignore[attr-defined]
@@ -151,7 +160,7 @@ def train_evaluator(
         raise T2IError(
             "this dataset has no ground-truth attributes (attributes.json)",
             path=cache.root,
-            hint="the attribute evaluator needs synthetic flowers: t2igan data synthetic …",
+            hint="the attribute evaluator needs synthetic flowers: t2igan data synth --out DIR",
         )
     if size not in cache.sizes:
         raise T2IError(

@@ -19,11 +19,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from t2igan.utils.errors import T2IError
 from t2igan.utils.io import atomic_write_json
+from t2igan.utils.weights import read_safetensors
 
 
 @dataclass
@@ -81,7 +82,12 @@ class StyleEncoder(nn.Module):
             cfg = json.loads((folder / "config.json").read_text())
             cfg = {k: v for k, v in cfg.items() if not k.startswith("_")}
             model = cls(StyleEncoderConfig(**cfg))
-            model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
+            state = read_safetensors(
+                folder / "model.safetensors", what="style encoder weights", hint="retrain it with `t2igan style train`"
+            )
+            model.load_state_dict(state, strict=True)
+        except T2IError:
+            raise
         except (OSError, ValueError, TypeError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise T2IError(

@@ -193,9 +193,11 @@ class TextEncoder(nn.Module, ABC):
         """Build from a config dict and load weights from ``folder`` if any (overridden where needed)."""
         enc = cls.from_config(config)
         if folder is not None and (folder / WEIGHTS_NAME).exists():
-            from safetensors.torch import load_file
+            from t2igan.utils.weights import read_safetensors
 
-            state = load_file(str(folder / WEIGHTS_NAME))
+            state = read_safetensors(
+                folder / WEIGHTS_NAME, what="text encoder weights", hint="re-export the encoder with save_pretrained"
+            )
             try:
                 enc.load_state_dict(state, strict=True)
             except RuntimeError as e:

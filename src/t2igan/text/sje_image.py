@@ -157,7 +157,12 @@ def load_sje_image_encoder(folder: str | Path) -> SjeImageEncoder:
         raise T2IError(f"is a {meta.get('type')!r} folder, not a DS-SJE image encoder", path=folder)
     cfg = SjeImageConfig(**meta["config"])
     enc = SjeFeatureEncoder(cfg) if meta["type"] == "sje-features" else SjeImageEncoder(cfg)
-    from safetensors.torch import load_file
+    from t2igan.utils.weights import read_safetensors
 
-    enc.load_state_dict(load_file(str(folder / "model.safetensors")))
+    hint = "re-train it with `t2igan encode train`"
+    state = read_safetensors(folder / "model.safetensors", what="DS-SJE image encoder weights", hint=hint)
+    try:
+        enc.load_state_dict(state)
+    except RuntimeError as e:
+        raise T2IError(f"weights do not fit config.json ({str(e).splitlines()[0]})", path=folder, hint=hint) from None
     return enc.eval()
