@@ -107,12 +107,16 @@ def test_every_named_config_key_exists() -> None:
     assert not bad, "hints name config keys that do not exist:\n" + "\n".join(bad)
 
 
-def test_every_named_extra_exists() -> None:
+def _extras() -> dict[str, list[str]]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         tomllib = pytest.importorskip("tomli")
-    extras = set(tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"])
+    return tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]
+
+
+def test_every_named_extra_exists() -> None:
+    extras = set(_extras())
     bad = [
         f"{where}: t2igan[{name}]"
         for where, text in HINTS
@@ -141,3 +145,36 @@ def test_the_checks_catch_the_old_hints(text: str) -> None:
     )
     missing_key = any(not _config_key_exists(s, k) for s, k in (m.groups() for m in KEY.finditer(text)))
     assert missing_cmd or missing_key
+
+
+def test_required_modules_are_in_the_extra_the_hint_names() -> None:
+    """Every ``require("mod", …, extra="x")`` in src/ names an extra whose requirements install ``mod`` — and `all`
+    holds every such extra, without the development tools."""
+    from t2igan.utils.optional import _DIST
+
+    extras = _extras()
+
+    def dists(extra: str) -> set[str]:
+        out = set()
+        for req in extras[extra]:
+            name = re.split(r"[<>=;\[ ]", req, maxsplit=1)[0].lower()
+            if name == "t2igan":
+                for sub in re.search(r"\[(.*)\]", req).group(1).split(","):  # type: ignore[union-attr]
+                    out |= dists(sub.strip())
+            else:
+                out.add(name)
+        return out
+
+    calls = []
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "require":
+                extra = next((k.value.value for k in node.keywords if k.arg == "extra"), None)
+                mods = [a.value for a in node.args if isinstance(a, ast.Constant)]
+                calls.append((f"{path.name}:{node.lineno}", extra, mods))
+    assert len(calls) >= 4
+    for where, extra, mods in calls:
+        for mod in mods:
+            assert _DIST.get(mod, mod).lower() in dists(extra), f"{where}: {mod} is not in t2igan[{extra}]"
+        assert _DIST.get(mods[0], mods[0]).lower() in dists("all") if mods else True
+    assert not dists("all") & {"pytest", "ruff", "playwright", "pytest-xdist"}  # tools live in [dev]
