@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from t2igan.data.cache import PreparedCache
+
 CHROMIUM = os.environ.get("T2IGAN_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
     "--headless",
@@ -119,6 +121,14 @@ def test_generate_in_a_real_browser(tiny_pretrained: Path, tmp_path: Path) -> No
             page.goto(url, wait_until="networkidle")
             # Abilities from /api/info reached the page: this folder has a style encoder → upload offered.
             page.wait_for_function("!document.getElementById('style-box').hidden")
+            # Its example captions are the model's training captions: placeholder and buttons that fill the box.
+            page.wait_for_selector("#examples:not([hidden]) button")
+            training = {caps[0] for caps in PreparedCache.open(tiny_pretrained.parent / "flowers").captions}
+            assert page.get_attribute("#caption", "placeholder") in training
+            example = page.inner_text("#examples button >> nth=1")
+            assert example in training
+            page.click("#examples button >> nth=1")
+            assert page.input_value("#caption") == example
 
             # 1. A bad request shows the server's message; nothing breaks.
             page.evaluate("document.getElementById('caption').removeAttribute('required')")
@@ -137,6 +147,16 @@ def test_generate_in_a_real_browser(tiny_pretrained: Path, tmp_path: Path) -> No
             widths = page.eval_on_selector_all("#grid img", "imgs => imgs.map(i => i.naturalWidth)")
             assert widths == [32] * 8
             assert "8 images" in page.inner_text("#status")
+            # Each image shows the seed that reproduces it and downloads as a PNG.
+            labels = page.eval_on_selector_all("#grid figcaption .seed", "els => els.map(e => e.textContent)")
+            assert labels == [f"seed {s}" for s in range(3, 11)]
+            with page.expect_download() as info:
+                page.click("#grid figure >> nth=2 >> text=download")
+            download = info.value
+            assert download.suggested_filename == "t2igan-seed5.png"
+            saved = tmp_path / download.suggested_filename
+            download.save_as(saved)
+            assert Image.open(saved).size == (32, 32)
             page.screenshot(path=str(shot), full_page=True)
 
             # 3. Interpolation control: second caption + slider.

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from t2igan.apps.serve_examples import example_captions
 from t2igan.apps.serve_guard import BodyTooLarge, HostPolicy, RequestGuard
 from t2igan.utils.device import DEVICE_HELP, resolve_device
 from t2igan.utils.errors import T2IError
@@ -195,6 +196,7 @@ class DemoModel:
                 "style_transfer": self.has_style,
                 "image_size": _image_size(pipe),
                 "model": type(getattr(pipe, "generator", pipe)).__name__,
+                "examples": example_captions(getattr(pipe, "path", None)),  # its training captions (or generic)
             }
 
     def info(self) -> dict[str, Any]:
@@ -296,7 +298,9 @@ def create_app(
     def error(message: str, status: int) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
 
-    async def run_model(fn: Callable[..., list[Image.Image]], *args: Any) -> JSONResponse:
+    async def run_model(
+        fn: Callable[..., list[Image.Image]], *args: Any, seeds: list[int] | None = None
+    ) -> JSONResponse:
         if not pending.acquire(blocking=False):
             return error("the server is busy; try again in a moment", 503)
         try:
@@ -311,7 +315,7 @@ def create_app(
             return error("generation failed on the server (see its log)", 500)
         finally:
             pending.release()
-        return JSONResponse({"images": urls})
+        return JSONResponse({"images": urls, "seeds": seeds})  # image k was drawn with seeds[k] (None: style)
 
     @app.exception_handler(BadRequest)
     async def _bad_request(_: Request, e: BadRequest) -> JSONResponse:
@@ -333,7 +337,7 @@ def create_app(
         except (ValueError, RecursionError):
             return error('send a JSON object like {"caption": "…", "n": 4, "seed": 0}', 400)
         req = parse_generate(body, limits)
-        return await run_model(demo.generate, req)
+        return await run_model(demo.generate, req, seeds=list(range(req.seed, req.seed + req.n)))
 
     @app.post("/api/style")
     async def style(request: Request) -> JSONResponse:
