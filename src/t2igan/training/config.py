@@ -88,7 +88,7 @@ class TrainLoopConfig:
     precision: str = "fp32"  # fp32 | bf16 (autocast) | auto (bf16 where the CPU/GPU has native bf16, else fp32)
     channels_last: bool = True
     compile: bool = False  # torch.compile the nets (measure first; see docs/training.md)
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (checked by `t2igan train` before it starts)
     threads: int | None = None  # torch intra-op threads; None = torch's default
     log_every: int = 10  # metrics.jsonl + TensorBoard scalars
     sample_every: int = 500  # fixed-z sample grid (samples/ and TensorBoard)
