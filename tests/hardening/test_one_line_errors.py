@@ -290,9 +290,11 @@ def test_inception_weights_that_are_pickles(
     assert not marker.exists()
 
 
-def test_non_hdf5_h5_embedding_file(hardening_sandbox: Path, hx: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_non_hdf5_h5_embedding_file(
+    hardening_sandbox: Path, hx: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cache = hx.cache_of(hardening_sandbox)
-    junk = hardening_sandbox / "tmp" / "embeddings.h5"
+    junk = tmp_path / "embeddings.h5"  # not in the shared sandbox, whose scratch folders must stay empty
     junk.write_bytes(b"this is not an HDF5 file\n" * 20)
     before = hx.tree_state(cache)
     err = _cli_error(["encode", "import", str(cache), "--embeddings", str(junk)], capsys)
