@@ -96,3 +96,42 @@ def test_honest_pickles_still_load() -> None:
         assert np.array_equal(out["emb"], obj["emb"]) and out["emb"].dtype == np.float32
         assert list(out["names"]) == ["a", None, "c"] and out["raw"] == obj["raw"]
         assert out["nested"] == obj["nested"] and out["empty"].shape == (0, 1024)
+
+
+def test_one_array_referenced_many_times_is_refused() -> None:
+    """A 1 MB array listed 10,000 times (memo references: 1 MB file) would expand to 10 GB in np.asarray; a chain of
+    lists each holding the previous one twice, to 2^60 copies. Both refused at once; cycles and repeated strings are
+    fine."""
+    import time
+
+    arr = np.zeros(250_000, np.float32)
+    chain: list[Any] = [arr]
+    for _ in range(60):
+        chain = [chain, chain]
+    for obj in ([arr] * 10_000, chain):
+        data = pickle.dumps(obj, protocol=4)
+        assert len(data) < 1_100_000
+        start = time.perf_counter()
+        with pytest.raises(T2IError, match="repeats its arrays"):
+            safe_loads(data, "embeddings.pickle")
+        assert time.perf_counter() - start < 2.0
+    cycle: list[Any] = [arr]
+    cycle.append(cycle)
+    assert safe_loads(pickle.dumps(cycle, protocol=4))[1][0].shape == (250_000,)
+    labels = [f"class_{i % 3}" for i in range(100_000)]  # shared strings are not data that expands
+    assert safe_loads(pickle.dumps(labels, protocol=4)) == labels
+
+
+def test_read_stackgan_pickle_never_expands_a_shared_array(tmp_path: Path) -> None:
+    from t2igan.text.precomputed import read_stackgan_pickle
+
+    path = tmp_path / "char-CNN-RNN-embeddings.pickle"
+    path.write_bytes(pickle.dumps([np.zeros((10, 1024), np.float32)] * 5000, protocol=2))  # 40 KB → 200 MB
+    tracemalloc.start()
+    try:
+        with pytest.raises(T2IError, match="repeats its arrays"):
+            read_stackgan_pickle(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000

@@ -7,7 +7,9 @@ allow-listed Unpickler: plain containers, str/bytes, numbers and numpy arrays on
 
 Sizes are bounded before anything is allocated: the allowed callables that allocate by themselves (``bytearray(n)``,
 ``numpy.ndarray(shape, dtype)``, numpy's ``_reconstruct``) may together allocate no more bytes than the file holds
-(plus a small slack) — an honest data pickle carries its data, so a 30-byte file asking for 1.5 GB is refused.
+(plus a small slack) — an honest data pickle carries its data, so a 30-byte file asking for 1.5 GB is refused. And
+an array listed many times (memo references cost a few bytes each) is refused after loading, before a caller's
+``np.asarray`` would expand it (`expanded_bytes`).
 """
 
 from __future__ import annotations
@@ -170,11 +172,56 @@ def _numpy_global(module: str, name: str) -> Any:
     return getattr(num if module.endswith("numeric") else mod, name)
 
 
+def expanded_bytes(root: Any, limit: int) -> int:
+    """Bytes of array/bytes data reachable from ``root``, counting an object once per reference to it — what
+    ``np.asarray(root)`` or a deep copy would allocate. Linear in the number of distinct objects (shared parts are
+    sized once, cycles count 0); raises ``OverflowError`` as soon as the total passes ``limit``."""
+    import numpy as np
+
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        obj, children_done = stack.pop()
+        key = id(obj)
+        if key in sizes and not children_done:
+            continue
+        if isinstance(obj, np.ndarray) and obj.dtype != object:
+            sizes[key] = obj.nbytes
+            continue
+        if isinstance(obj, (bytes, bytearray)):
+            sizes[key] = len(obj)
+            continue
+        if isinstance(obj, dict):
+            kids = [*obj.keys(), *obj.values()]
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            kids = list(obj)
+        elif isinstance(obj, np.ndarray):  # object arrays
+            kids = list(obj.flat)
+        else:
+            sizes[key] = 0  # str, numbers, None: not what expands
+            continue
+        if not children_done:
+            sizes[key] = 0  # in progress: a cycle back to it counts 0
+            stack.append((obj, True))
+            stack.extend((k, False) for k in kids if id(k) not in sizes)
+        else:
+            total = sum(sizes.get(id(k), 0) for k in kids)
+            if total > limit:
+                raise OverflowError(total)
+            sizes[key] = total
+    return sizes[id(root)]
+
+
 def safe_loads(data: bytes, path: str | Path = "<bytes>") -> Any:
-    """Unpickle ``data`` allowing only plain data (see module docstring)."""
+    """Unpickle ``data`` allowing only plain data (see module docstring).
+
+    After loading, the array data reachable from the result — each shared array counted once per reference, as
+    ``np.asarray`` would copy it — must not exceed twice the file's size (+ 1 MB): a small file listing one array a
+    million times is refused here, before a caller expands it.
+    """
     path = Path(path)
     try:
-        return _SafeUnpickler(io.BytesIO(data), path, len(data), encoding="latin1").load()
+        obj = _SafeUnpickler(io.BytesIO(data), path, len(data), encoding="latin1").load()
     except T2IError:
         raise
     except Exception as e:  # truncated / not a pickle
@@ -183,6 +230,16 @@ def safe_loads(data: bytes, path: str | Path = "<bytes>") -> Any:
             path=path,
             hint="the file is damaged or not a pickle; download it again",
         ) from None
+    try:
+        expanded_bytes(obj, 2 * len(data) + (1 << 20))
+    except OverflowError as e:
+        raise T2IError(
+            f"refusing to load pickle: it repeats its arrays until they hold at least {e.args[0]:,} bytes, far more "
+            "than the file",
+            path=path,
+            hint="a data pickle stores each array once; this one is damaged or crafted",
+        ) from None
+    return obj
 
 
 def safe_load(path: str | Path) -> Any:
