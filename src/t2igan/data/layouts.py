@@ -124,7 +124,8 @@ def regular_file_problem(path: Path, what: str) -> T2IError | None:
     try:
         st = path.stat()
     except OSError as e:
-        reasons = {errno.ELOOP: "a symlink loop", errno.ENOENT: "missing (a dangling symlink?)"}
+        missing = "a dangling symlink" if path.is_symlink() else "file not found"
+        reasons = {errno.ELOOP: "a symlink loop", errno.ENOENT: missing}
         reason = reasons.get(e.errno or 0, e.strerror or str(e))
         return T2IError(f"{what} cannot be read: {reason}", path=path, hint="fix or remove it, or pass --skip-bad")
     if not stat.S_ISREG(st.st_mode):
