@@ -131,7 +131,7 @@ class T2IPipeline:
     @property
     def style_encoder(self) -> nn.Module | None:
         """S, read from the folder on first use: sampling never needs it, so a damaged S cannot stop `sample` or
-        `serve` (a warning says it was not loaded; style transfer then reports that the model has none)."""
+        `serve` (a warning says it was not loaded; `require_style_encoder` then raises the reason)."""
         if self._style_dir is not None:
             folder, self._style_dir = self._style_dir, None
             from t2igan.models.style import StyleEncoder
