@@ -106,6 +106,7 @@ def test_caption_fifo_does_not_hang(reed: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["bomb", "oversized"])
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow's note; our error is the test
 def test_huge_images_refused_and_skipped(reed: Path, tmp_path: Path, kind: str) -> None:
     """A decompression bomb (Pillow's own limit) and a 12000² PNG (over ours): refused from the header, by name."""
     img = _first_image(reed)
