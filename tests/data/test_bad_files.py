@@ -40,6 +40,20 @@ def _first_caption(reed: Path) -> Path:
     return sorted((reed / "text_c10").rglob("*.txt"))[0]
 
 
+def _huge_png(width: int, height: int) -> bytes:
+    """A small PNG whose header says ``width × height`` (1-bit): what a decompression bomb looks like from outside.
+    Its pixel data is one compressed row; anything that reads the header and decodes nothing sees the full size."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    row = b"\x00" + b"\x00" * ((width + 7) // 8)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(row)) + chunk(b"IEND", b"")
+
+
 def _prepare_error(reed: Path, out: Path) -> str:
     with pytest.raises(T2IError) as e:
         prepare_cache(reed, sizes=(16,), out=out, progress=False)
@@ -111,8 +125,14 @@ def test_huge_images_refused_and_skipped(reed: Path, tmp_path: Path, kind: str) 
     """A decompression bomb (Pillow's own limit) and a 12000² PNG (over ours): refused from the header, by name."""
     img = _first_image(reed)
     side = 14000 if kind == "bomb" else 12000  # 196 M pixels > Pillow's 179 M; 144 M > MAX_DECODE_PIXELS
-    Image.new("1", (side, side)).save(img)
-    assert img.stat().st_size < 2_000_000 and side * side > MAX_DECODE_PIXELS
+    img.write_bytes(_huge_png(side, side))
+    if kind == "oversized":
+        with Image.open(img) as im:  # a PNG Pillow opens (its header), under Pillow's own bomb limit
+            assert im.size == (side, side)
+    else:
+        with pytest.raises(Image.DecompressionBombError):
+            Image.open(img)
+    assert side * side > MAX_DECODE_PIXELS
     msg = _prepare_error(reed, tmp_path / "c")
     assert img.name in msg
     assert ("decompression bomb" if kind == "bomb" else "12000×12000") in msg
@@ -121,7 +141,7 @@ def test_huge_images_refused_and_skipped(reed: Path, tmp_path: Path, kind: str) 
 
 def test_cli_skip_bad_reports_the_bomb(reed: Path, tmp_path: Path) -> None:
     img = _first_image(reed)
-    Image.new("1", (14000, 14000)).save(img)
+    img.write_bytes(_huge_png(14000, 14000))
     result = CliRunner().invoke(cli, ["data", "prepare", str(reed), "--out", str(tmp_path / "c"), "--skip-bad"])
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output and "decompression bomb" in result.output
