@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, exactly: any looser spec resolved on its own pulls a multi-GB CUDA build here.
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[all]"
+	# [all] = everything a user runs, [dev] = the test and lint tools.
+	$(BIN)/pip install -q -e ".[all,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -21,7 +22,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/t2igan demo --out runs/demo
 
+# The browser test needs Debian's chromium: .ci/ensure-chromium installs it (apt-get, as root) or says what to install.
 test: $(STAMP)
+	@.ci/ensure-chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -n 2 --dist loadfile
 

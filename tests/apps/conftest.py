@@ -117,7 +117,12 @@ def serve_live() -> Any:
 @pytest.fixture(scope="session")
 def tiny_pretrained(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A real pretrained folder (untrained 32 px ReedGenerator, tiny char-CNN-RNN, style encoder) via the real
-    `T2IPipeline.save_pretrained` — what `t2igan serve` loads in production."""
+    `T2IPipeline.save_pretrained` — what `t2igan serve` loads in production — inside a run folder whose
+    config.yaml names the prepared cache it "trained" on (the page's example captions come from there)."""
+    import yaml
+
+    from t2igan.data.cache import prepare_cache
+    from t2igan.data.synthetic import write_synthetic_dataset
     from t2igan.models.reed import ReedConfig, ReedGenerator
     from t2igan.models.style import StyleEncoder, StyleEncoderConfig
     from t2igan.sampling import T2IPipeline
@@ -127,6 +132,9 @@ def tiny_pretrained(tmp_path_factory: pytest.TempPathFactory) -> Any:
     gen = ReedGenerator(ReedConfig(image_size=32, z_dim=8, text_dim=16, proj_dim=8, ngf=8, ndf=8))
     text = CharCnnRnn(CharCnnRnnConfig(conv_channels=(8, 8, 8), rnn_dim=8, embed_dim=16))
     style = StyleEncoder(StyleEncoderConfig(image_size=32, z_dim=8, width=8))
-    folder = tmp_path_factory.mktemp("serve") / "pretrained"
+    run = tmp_path_factory.mktemp("serve")
+    cache = prepare_cache(write_synthetic_dataset(run / "flowers", n=12, size=16, seed=0), sizes=(16,), progress=False)
+    (run / "config.yaml").write_text(yaml.safe_dump({"data": {"cache": str(cache)}}))
+    folder = run / "pretrained"
     T2IPipeline(gen, text, style).save_pretrained(folder)
     return folder

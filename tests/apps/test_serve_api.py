@@ -20,6 +20,7 @@ from t2igan.apps.cli import main
 from t2igan.apps.serve import DemoModel, ServeLimits, create_app
 
 StandInPipeline = Any  # the class comes from the `standin_cls` fixture (conftest)
+LOCAL = "http://127.0.0.1"  # the Host the server accepts (TestClient's default "testserver" is refused)
 
 
 def _decode(url: str) -> Image.Image:
@@ -29,7 +30,7 @@ def _decode(url: str) -> Image.Image:
 
 @pytest.fixture
 def client(standin: StandInPipeline) -> TestClient:
-    return TestClient(create_app(standin, ServeLimits(max_images=16, max_upload_bytes=200_000)))
+    return TestClient(create_app(standin, ServeLimits(max_images=16, max_upload_bytes=200_000)), base_url=LOCAL)
 
 
 def _png(size: tuple[int, int] = (40, 30), fmt: str = "PNG", color: tuple[int, int, int] = (200, 20, 20)) -> bytes:
@@ -52,7 +53,7 @@ def test_info_reports_abilities_and_limits(client: TestClient, standin_cls: Any)
     info = client.get("/api/info").json()
     assert info["interpolation"] is True and info["style_transfer"] is True
     assert info["limits"]["max_images"] == 16
-    no_style = TestClient(create_app(standin_cls(style=False))).get("/api/info").json()
+    no_style = TestClient(create_app(standin_cls(style=False)), base_url=LOCAL).get("/api/info").json()
     assert no_style["style_transfer"] is False
 
 
@@ -144,7 +145,7 @@ def test_decompression_bomb_refused_before_decoding(client: TestClient) -> None:
 
 
 def test_style_refused_without_style_encoder(standin_cls: Any) -> None:
-    c = TestClient(create_app(standin_cls(style=False)))
+    c = TestClient(create_app(standin_cls(style=False)), base_url=LOCAL)
     r = c.post("/api/style", data={"caption": "a"}, files={"image": ("a.png", _png(), "image/png")})
     assert r.status_code == 501 and "no style encoder" in r.json()["error"]
 
@@ -156,7 +157,7 @@ def test_model_crash_is_a_500_message_and_server_survives(standin_cls: Any) -> N
                 raise RuntimeError("CUDA out of memory (simulated)")
             return super().__call__(prompt, **kw)
 
-    c = TestClient(create_app(Flaky()))
+    c = TestClient(create_app(Flaky()), base_url=LOCAL)
     r = c.post("/api/generate", json={"caption": "boom"})
     assert r.status_code == 500 and "generation failed" in r.json()["error"]
     assert "CUDA" not in r.json()["error"]  # internals stay in the log

@@ -13,8 +13,11 @@ from t2igan.apps.serve import create_app, load_demo_model
 
 def test_real_pipeline_generate_interpolate_style(tiny_pretrained: Path) -> None:
     model = load_demo_model(tiny_pretrained.parent)  # a run-like folder holding pretrained/ works too
-    assert model.info() == {"interpolation": True, "style_transfer": True, "image_size": 32, "model": "ReedGenerator"}
-    c = TestClient(create_app(model))
+    info = model.info()
+    examples = info.pop("examples")
+    assert info == {"interpolation": True, "style_transfer": True, "image_size": 32, "model": "ReedGenerator"}
+    assert len(examples) == 6 and all(isinstance(e, str) and e for e in examples)
+    c = TestClient(create_app(model), base_url="http://127.0.0.1")
     r = c.post("/api/generate", json={"caption": "this flower has pink petals", "n": 3, "seed": 1})
     assert r.status_code == 200, r.text
     imgs = r.json()["images"]

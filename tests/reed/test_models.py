@@ -64,7 +64,7 @@ def test_pretrained_round_trip(tmp_path):
         assert torch.equal(g(z, h), g2(z, h))
         assert torch.equal(g(z, h), g3(z, h))
     (tmp_path / "generator" / "model.safetensors").write_bytes(b"garbage")
-    with pytest.raises(T2IError, match="not a readable safetensors file, or truncated"):
+    with pytest.raises(T2IError, match=r"cannot read .*weights \(truncated"):
         load_generator(tmp_path)
 
 

@@ -141,6 +141,9 @@ def evaluate(
       t2igan evaluate runs/demo --metrics attr_acc,fid --n 500
       t2igan evaluate runs/gan runs/gan-cls runs/gan-int-cls --metrics all --report runs/compare
     """
+    from t2igan.utils.optional import require
+
+    require("scipy", "matplotlib", extra="eval", what="t2igan evaluate (FID/KID, report charts)")
     from t2igan.apps.report import write_report
     from t2igan.metrics.context import EvalContext
     from t2igan.metrics.evaluate import record_results, run_metrics

@@ -6,33 +6,59 @@ Thin: every command parses its options, calls `t2igan.sampling` and writes one i
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import click
 import torch
 
+from t2igan.utils.device import DEVICE_HELP, resolve_device
 from t2igan.utils.errors import T2IError
-from t2igan.utils.images import make_grid, save_image
-from t2igan.utils.seed import parse_seeds
+from t2igan.utils.images import image_format, make_grid, save_image
+from t2igan.utils.seed import SEED_MAX, parse_seeds
+
+# One `sample` call draws at most this many images into at most this many grid pixels (an 8192² grid): every image
+# is held as float32 until the grid is written. Ask for more in several calls (--seeds 0-4095, then 4096-8191 …).
+MAX_SAMPLE_IMAGES = 4096
+MAX_SAMPLE_PIXELS = 2**26
+SPLIT_HINT = "split it into several calls, e.g. --seeds 0-4095 then --seeds 4096-8191 (or fewer captions)"
 
 
-def _seeds(spec: str | None, what: str = "--seeds") -> list[int] | None:
+def _seeds(spec: str | None, what: str = "--seeds", max_count: int = MAX_SAMPLE_IMAGES) -> list[int] | None:
     if spec is None:
         return None
     try:
-        return parse_seeds(spec)
+        return parse_seeds(spec, max_count=max_count)
     except ValueError as e:
-        raise T2IError(f"{what}: {e}") from None
+        raise T2IError(f"{what}: {e}", hint=SPLIT_HINT if "per call" in str(e) else None) from None
 
 
-def _pipe(model_dir: str):
+def _check_sample_size(n_captions: int, n_seeds: int, image_size: int | None = None, scale: int = 1) -> None:
+    """A one-line error before any work when a `sample` call asks for more than the documented bounds."""
+    images = n_captions * n_seeds
+    if images > MAX_SAMPLE_IMAGES:
+        raise T2IError(
+            f"{n_captions} caption(s) × {n_seeds} seed(s) = {images:,} images; at most {MAX_SAMPLE_IMAGES:,} per call",
+            hint=SPLIT_HINT,
+        )
+    if image_size is not None and images * (image_size * scale) ** 2 > MAX_SAMPLE_PIXELS:
+        side = image_size * scale
+        raise T2IError(
+            f"{images:,} images of {side}×{side} pixels make a grid of more than {MAX_SAMPLE_PIXELS:,} pixels",
+            hint="use fewer seeds or captions per call, or a smaller --scale",
+        )
+
+
+def _pipe(model_dir: str, device: str = "cpu"):
     from t2igan.sampling import T2IPipeline
 
-    return T2IPipeline.from_pretrained(model_dir)
+    return T2IPipeline.from_pretrained(model_dir, device=device)
 
 
 def _read_captions(path: str) -> list[str]:
     p = Path(path)
+    if p.exists() and not p.is_file():  # a FIFO or device would block the read forever
+        raise T2IError("not a regular file", path=p, hint="pass a text file with one caption per line")
     try:
         lines = p.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
@@ -60,7 +86,7 @@ def _done(path: Path, what: str) -> None:
     help="Images per caption (default 8, or the number of --seeds).",
 )
 @click.option("--seeds", "seeds_spec", metavar="LIST", help="Seeds, one per image of a caption: 0-15 or 1,5,9.")
-@click.option("--seed", type=click.IntRange(min=0), default=None, help="First seed; images use seed, seed+1, …")
+@click.option("--seed", type=click.IntRange(0, SEED_MAX), default=None, help="First seed; images use seed, seed+1, …")
 @click.option(
     "--captions",
     "captions_file",
@@ -79,6 +105,7 @@ def _done(path: Path, what: str) -> None:
 )
 @click.option("--stages", is_flag=True, help="StackGAN: show every stage (coarse → fine) side by side per seed.")
 @click.option("--ca-mean", is_flag=True, help="StackGAN: use the conditioning-augmentation mean ĉ = μ (no CA noise).")
+@click.option("--device", default="cpu", show_default=True, help=f"Where G runs: {DEVICE_HELP}.")
 def sample(
     model_dir: str,
     captions: tuple[str, ...],
@@ -91,6 +118,7 @@ def sample(
     truncation: float | None,
     stages: bool,
     ca_mean: bool,
+    device: str,
 ) -> None:
     """Draw images for captions: one grid row per caption, the caption written under its row.
 
@@ -102,7 +130,8 @@ def sample(
       t2igan sample runs/stackgan2 "a bird with a red head" --seeds 0-3 --stages --ca-mean
       t2igan sample runs/sgpp_uncond --seeds 0-7 --stages       # unconditional model: no caption
 
-    A caption and a seed always give the same image (z is drawn per seed).
+    A caption and a seed always give the same image (z is drawn per seed). One call draws at most 4096 images
+    (captions × seeds) into a grid of at most 2^26 pixels (8192²); split larger requests over several calls.
     """
     caps = list(captions) + (_read_captions(captions_file) if captions_file else [])
     seeds = _seeds(seeds_spec)
@@ -113,11 +142,16 @@ def sample(
         seeds = [(seed or 0) + i for i in range(n)]
     elif num is not None and num != len(seeds):
         raise T2IError(f"-n {num} but --seeds lists {len(seeds)} seeds", hint="drop -n or make them agree")
-    pipe = _pipe(model_dir)
+    if seeds[-1] > SEED_MAX:
+        raise T2IError(f"--seed {seeds[0]}: seeds {seeds[0]} … {seeds[-1]} pass 2^64 - 1")
+    _check_sample_size(max(1, len(caps)), len(seeds))
+    image_format(out)  # an unsupported suffix fails now, not after sampling
+    pipe = _pipe(model_dir, resolve_device(device))
     if not caps and pipe.text_dim == 0:
         caps = ["(unconditional)"]  # an unconditional model (StackGAN++ uncond) needs no caption
     if not caps:
         raise T2IError("no caption given", hint='e.g. t2igan sample runs/demo "a flower with red petals"')
+    _check_sample_size(len(caps), len(seeds), pipe.image_size * (2 if stages else 1), scale)
     if stages:
         from t2igan.sampling.stages import stage_grid
 
@@ -158,7 +192,9 @@ def sample(
     metavar="LIST",
     help="Text interpolation: one row per seed (default 0). --z-interp: the two endpoints (default 0,1).",
 )
-@click.option("--seed", type=click.IntRange(min=0), default=None, help="A single seed (text) / the first endpoint.")
+@click.option(
+    "--seed", type=click.IntRange(0, SEED_MAX), default=None, help="A single seed (text) / the first endpoint."
+)
 @click.option("--slerp", is_flag=True, help="With --z-interp: spherical instead of linear interpolation.")
 @click.option("--out", type=click.Path(dir_okay=False), default="interpolation.png", show_default=True)
 @click.option("--scale", type=click.IntRange(1, 8), default=1, show_default=True)
@@ -184,7 +220,8 @@ def interpolate(
     """
     from t2igan.sampling.interpolation import interpolate_text, interpolate_z
 
-    seeds = _seeds(seeds_spec)
+    seeds = _seeds(seeds_spec, max_count=MAX_SAMPLE_IMAGES // steps)  # a strip of `steps` images per seed
+    image_format(out)
     if seeds is not None and seed is not None:
         raise T2IError("use either --seeds or --seed, not both")
     if z_interp:
@@ -232,7 +269,7 @@ def style() -> None:
 @click.option("--steps", type=click.IntRange(1), default=1500, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
 @click.option(
     "--max-captions",
     type=click.IntRange(1),
@@ -293,14 +330,12 @@ def style_transfer_cmd(
 
     if not captions:
         raise T2IError("no caption given", hint='e.g. ... --image x.png "a flower with red petals"')
+    image_format(out)
     pipe = _pipe(model_dir)
-    if pipe.style_encoder is None:
-        raise T2IError(
-            "this model has no style encoder",
-            path=model_dir,
-            hint=f"train one first: t2igan style train {model_dir} --data CACHE",
-        )
-    queries = load_images(images, pipe.style_encoder.config.image_size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a damaged S is the one-line error itself, not a warning before it
+        encoder = pipe.require_style_encoder()
+    queries = load_images(images, encoder.config.image_size)
     with torch.inference_mode():
         result = style_transfer(pipe, queries, list(captions))
     _done(save_image(result.to_image(scale=scale), out), f"{len(images)}×{len(captions)} style-transfer grid")

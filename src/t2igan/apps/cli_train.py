@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from t2igan.training.config import TrainConfig
+from t2igan.utils import device as devices
 from t2igan.utils.errors import T2IError
 
 EPILOG = """\b
@@ -61,6 +62,7 @@ See docs/training.md for every option and its source.
 @click.option("--out", type=click.Path(), help="Run folder (sets run_dir).")
 @click.option("--resume", is_flag=True, help="Continue from the newest valid checkpoint in the run folder.")
 @click.option("--dry-run", is_flag=True, help="Resolve the config, build data and model, print a summary; no training.")
+@click.option("--device", default=None, metavar="DEVICE", help=f"Sets train.device: {devices.DEVICE_HELP}.")
 def train(
     config_arg: str | None,
     config: str | None,
@@ -72,6 +74,7 @@ def train(
     out: str | None,
     resume: bool,
     dry_run: bool,
+    device: str | None,
 ) -> None:
     """Train GAN / GAN-CLS / GAN-INT / GAN-INT-CLS (Reed et al. 2016) or another registered model family."""
     from t2igan.training.config import load_config
@@ -91,6 +94,8 @@ def train(
         sets.append(f"data.cache={data}")
     if out:
         sets.append(f"run_dir={out}")
+    if device:
+        sets.append(f"train.device={device}")
     if source is None and resume and out and (Path(out) / "config.yaml").is_file():
         source = str(Path(out) / "config.yaml")  # resume with the run's own resolved config
     if source is None and model is not None:
@@ -105,6 +110,8 @@ def train(
         )
     if stage is not None and cfg.model.name != "stackgan":
         raise T2IError(f"--stage/--stage1 are StackGAN options; config {source} is {cfg.model.name}")
+    if cfg.train.device != "auto":  # this machine must have it; "auto" is resolved by the trainer
+        devices.resolve_device(cfg.train.device, "--device" if device else "train.device")
     if dry_run:
         _dry_run(cfg)
         return

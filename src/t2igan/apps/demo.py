@@ -456,4 +456,7 @@ def demo(out: str, minutes: float, quick: bool, n_images: int | None, seed: int,
       t2igan demo --out /tmp/smoke --quick
     Then: t2igan sample runs/demo "this flower has five pointed red petals and a yellow center"
     """
+    from t2igan.utils.optional import require
+
+    require("matplotlib", "scipy", extra="eval", what="t2igan demo (figures, FID)")  # before, not after, training
     run_demo(DemoOptions(out=Path(out), minutes=minutes, quick=quick, n_images=n_images, seed=seed, fresh=fresh))

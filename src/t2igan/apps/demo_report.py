@@ -139,11 +139,13 @@ def loss_plot(metrics_jsonl: Path, out: Path) -> Figure | None:
 
 
 _PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>t2igan demo</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>t2igan demo</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }}
 img {{ image-rendering: pixelated; max-width: 100%; border: 1px solid #ddd; }}
-table {{ border-collapse: collapse; margin: 1em 0; }} td, th {{ border: 1px solid #ddd; padding: 4px 8px; }}
+table {{ border-collapse: collapse; margin: 1em 0; display: block; overflow-x: auto; }}
+td, th {{ border: 1px solid #ddd; padding: 4px 8px; }}
 .rows {{ font-size: 0.9em; color: #444; }} code {{ background: #f4f4f4; padding: 1px 4px; }}
 </style></head><body>
 <h1>t2igan demo — GAN-INT-CLS on synthetic flowers</h1>

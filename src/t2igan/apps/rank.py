@@ -9,6 +9,7 @@ only on the server. ``t2igan rank report`` prints every run's mean rank (± stan
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import math
@@ -17,7 +18,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,43 +66,89 @@ next();
 """
 
 
-class RankStore:
-    """SQLite storage of trials (caption, seed, slot → run) and rankings."""
+DB_TIMEOUT_S = 5.0  # how long to wait for a database another process holds locked
 
-    def __init__(self, path: str | Path) -> None:
+
+def _db_error(e: sqlite3.Error, path: Path) -> T2IError:
+    """A sqlite3 error → one line naming the database and what to do."""
+    text = str(e).lower()
+    if "locked" in text or "busy" in text:
+        return T2IError(
+            "the ranking database is locked by another program",
+            path=path,
+            hint="stop the other `t2igan rank` (or sqlite3 shell) using it, or pass another --db",
+        )
+    if "not a database" in text or "malformed" in text or "encrypted" in text:
+        return T2IError("not an SQLite database (or a damaged one)", path=path, hint="pass a new file with --db")
+    return T2IError(f"cannot use the ranking database ({e})", path=path, hint="pass another file with --db")
+
+
+class RankStore:
+    """SQLite storage of trials (caption, seed, slot → run) and rankings.
+
+    Opening checks the file first: a directory, a non-SQLite file, someone else's SQLite database (other tables) or
+    a database another process keeps locked is a one-line `T2IError`, and nothing is written into it.
+    """
+
+    def __init__(self, path: str | Path, timeout: float | None = None) -> None:
         self.path = Path(path)
+        if self.path.exists() and not self.path.is_file():
+            raise T2IError("the ranking database is not a regular file", path=self.path, hint="pass a file with --db")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), check_same_thread=False)
-        self.db.executescript(SCHEMA)
         self.lock = threading.Lock()
+        try:
+            self.db = sqlite3.connect(
+                str(self.path), check_same_thread=False, timeout=DB_TIMEOUT_S if timeout is None else timeout
+            )
+            tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            foreign = sorted(tables - {"trials", "rankings"})
+            if foreign:
+                self.db.close()
+                raise T2IError(
+                    f"an SQLite database of something else (tables {', '.join(foreign[:4])})",
+                    path=self.path,
+                    hint="pass a new file with --db; nothing was written to this one",
+                )
+            self.db.executescript(SCHEMA)
+        except sqlite3.Error as e:
+            raise _db_error(e, self.path) from None
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """The store's lock, with sqlite errors (a lock held elsewhere, a damaged file) as `T2IError`."""
+        with self.lock:
+            try:
+                yield
+            except sqlite3.Error as e:
+                raise _db_error(e, self.path) from None
 
     def add_trial(self, caption: str, seed: int, slots: Sequence[str]) -> str:
         tid = uuid.uuid4().hex
-        with self.lock, self.db:
+        with self._guard(), self.db:
             self.db.execute(
                 "INSERT INTO trials VALUES (?, ?, ?, ?, ?)", (tid, caption, seed, json.dumps(list(slots)), time.time())
             )
         return tid
 
     def slots(self, trial_id: str) -> list[str] | None:
-        with self.lock:
+        with self._guard():
             row = self.db.execute("SELECT slots FROM trials WHERE id = ?", (trial_id,)).fetchone()
         return None if row is None else json.loads(row[0])
 
     def add_ranking(self, trial_id: str, ranks_by_run: dict[str, int]) -> None:
-        with self.lock, self.db:
+        with self._guard(), self.db:
             self.db.executemany(
                 "INSERT OR REPLACE INTO rankings VALUES (?, ?, ?, ?)",
                 [(trial_id, run, r, time.time()) for run, r in ranks_by_run.items()],
             )
 
     def count(self) -> int:
-        with self.lock:
+        with self._guard():
             return self.db.execute("SELECT COUNT(DISTINCT trial_id) FROM rankings").fetchone()[0]
 
     def mean_ranks(self) -> list[dict[str, Any]]:
         """Per run: mean rank, its standard error and the number of rankings, best first."""
-        with self.lock:
+        with self._guard():
             rows = self.db.execute(
                 "SELECT run, AVG(rank), AVG(rank * rank), COUNT(*) FROM rankings GROUP BY run"
             ).fetchall()
@@ -120,13 +167,19 @@ def _data_uri(image: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def create_app(generators: dict[str, Any], captions: Sequence[str], store: RankStore, seed: int = 0) -> Any:
+def create_app(
+    generators: dict[str, Any], captions: Sequence[str], store: RankStore, seed: int = 0, port: int | None = None
+) -> Any:
     """FastAPI app: ``GET /`` page, ``GET /api/trial``, ``POST /api/rank``, ``GET /api/report``.
 
-    ``generators`` maps run name → ``generate(captions, seeds) -> [-1,1] images``.
+    ``generators`` maps run name → ``generate(captions, seeds) -> [-1,1] images``. Like `t2igan serve`, it answers
+    only requests addressed to 127.0.0.1/localhost (on ``port`` when given) from its own page, JSON bodies only
+    (`t2igan.apps.serve_guard`).
     """
     from fastapi import Body, FastAPI, HTTPException
-    from fastapi.responses import HTMLResponse
+    from fastapi.responses import HTMLResponse, JSONResponse
+
+    from t2igan.apps.serve_guard import HostPolicy, RequestGuard
 
     if len(generators) < 2:
         raise T2IError("ranking needs at least two runs to compare")
@@ -135,6 +188,10 @@ def create_app(generators: dict[str, Any], captions: Sequence[str], store: RankS
     rng = random.Random(seed)
     rng_lock = threading.Lock()
     app = FastAPI(title="t2igan rank")
+
+    @app.exception_handler(T2IError)
+    async def _store_error(_: Any, e: T2IError) -> JSONResponse:  # e.g. the database locked by another program
+        return JSONResponse({"detail": str(e)}, status_code=503)
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
@@ -168,6 +225,12 @@ def create_app(generators: dict[str, Any], captions: Sequence[str], store: RankS
     def report() -> list[dict[str, Any]]:
         return store.mean_ranks()
 
+    app.add_middleware(
+        RequestGuard,
+        policy=HostPolicy("127.0.0.1", port),
+        max_body=64 * 1024,
+        content_types={"/api/rank": ("application/json",)},
+    )
     return app
 
 
@@ -196,6 +259,9 @@ def rank() -> None:
 @click.option("--seed", default=0, show_default=True)
 def rank_serve(runs: tuple[Path, ...], db: Path, data: Path | None, port: int, seed: int) -> None:
     """Serve the ranking page on http://127.0.0.1:PORT for RUNS (two or more run folders)."""
+    from t2igan.utils.optional import require
+
+    require("fastapi", "uvicorn", extra="web", what="t2igan rank serve")
     import uvicorn
 
     from t2igan.metrics.sources import open_cache, pipeline_generate, run_data_path
@@ -210,7 +276,7 @@ def rank_serve(runs: tuple[Path, ...], db: Path, data: Path | None, port: int, s
     names: dict[str, Any] = {}
     for r in runs:
         names[str(r)] = pipeline_generate(r, cache)[0]
-    app = create_app(names, captions, RankStore(db), seed=seed)
+    app = create_app(names, captions, RankStore(db), seed=seed, port=port)
     click.echo(f"ranking {len(runs)} runs on http://127.0.0.1:{port}  (rankings → {db}; Ctrl-C to stop)")
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 

@@ -96,9 +96,11 @@ def write_report(
             shutil.copyfile(grid, dst)
             body.append(f"<h3>{html.escape(run)}</h3><img src='{dst.name}' alt='samples of {html.escape(run)}'>")
     page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>t2igan comparison</title><style>"
-        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-        "padding:4px 8px}img{margin:6px;vertical-align:top}</style></head><body><h1>Model comparison</h1>"
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'><title>t2igan comparison</title><style>"
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;display:block;overflow-x:auto}"
+        "td,th{border:1px solid #ccc;padding:4px 8px}img{margin:6px;vertical-align:top;max-width:100%}"
+        "@media (max-width:600px){body{margin:0.5em}}</style></head><body><h1>Model comparison</h1>"
         + "\n".join(body)
         + "</body></html>\n"
     )

@@ -15,9 +15,11 @@ from __future__ import annotations
 import base64
 import inspect
 import io
+import json
 import logging
 import threading
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from t2igan.apps.serve_examples import example_captions
+from t2igan.apps.serve_guard import BodyTooLarge, HostPolicy, RequestGuard
+from t2igan.utils.device import DEVICE_HELP, resolve_device
 from t2igan.utils.errors import T2IError
+from t2igan.utils.optional import require
 
 try:  # the `web` extra; FastAPI resolves endpoint annotations from module globals, so import here
     from fastapi import FastAPI, Request
@@ -190,6 +196,7 @@ class DemoModel:
                 "style_transfer": self.has_style,
                 "image_size": _image_size(pipe),
                 "model": type(getattr(pipe, "generator", pipe)).__name__,
+                "examples": example_captions(getattr(pipe, "path", None)),  # its training captions (or generic)
             }
 
     def info(self) -> dict[str, Any]:
@@ -266,10 +273,21 @@ def png_data_url(image: Image.Image) -> str:
 # ----------------------------------------------------------------------------------------------- the app
 
 
-def create_app(model: DemoModel | Any, limits: ServeLimits | None = None) -> Any:
-    """The FastAPI app. ``model`` is a `DemoModel` or anything pipeline-shaped (wrapped for you)."""
+def create_app(
+    model: DemoModel | Any,
+    limits: ServeLimits | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    allow_hosts: Sequence[str] = (),
+) -> Any:
+    """The FastAPI app. ``model`` is a `DemoModel` or anything pipeline-shaped (wrapped for you).
+
+    ``host``/``port`` are where it listens: requests whose ``Host`` or ``Origin`` names another server are refused
+    (see `t2igan.apps.serve_guard`); ``port=None`` accepts any port, ``allow_hosts`` adds names (a LAN host name).
+    """
     if FastAPI is None:
-        raise T2IError("the web demo needs FastAPI and uvicorn", hint="pip install 't2igan[web]'")
+        require("fastapi", extra="web", what="the web demo")
     limits = limits or ServeLimits()
     demo = model if isinstance(model, DemoModel) else DemoModel(model)
     app = FastAPI(title="t2igan demo", docs_url=None, redoc_url=None, openapi_url=None)
@@ -280,7 +298,9 @@ def create_app(model: DemoModel | Any, limits: ServeLimits | None = None) -> Any
     def error(message: str, status: int) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
 
-    async def run_model(fn: Callable[..., list[Image.Image]], *args: Any) -> JSONResponse:
+    async def run_model(
+        fn: Callable[..., list[Image.Image]], *args: Any, seeds: list[int] | None = None
+    ) -> JSONResponse:
         if not pending.acquire(blocking=False):
             return error("the server is busy; try again in a moment", 503)
         try:
@@ -295,19 +315,11 @@ def create_app(model: DemoModel | Any, limits: ServeLimits | None = None) -> Any
             return error("generation failed on the server (see its log)", 500)
         finally:
             pending.release()
-        return JSONResponse({"images": urls})
+        return JSONResponse({"images": urls, "seeds": seeds})  # image k was drawn with seeds[k] (None: style)
 
     @app.exception_handler(BadRequest)
     async def _bad_request(_: Request, e: BadRequest) -> JSONResponse:
         return error(str(e), e.status)
-
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next: Callable[..., Any]) -> Any:
-        # Refuse oversized bodies from the header, before reading them.
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limits.max_upload_bytes + 64 * 1024:
-            return error(f"request larger than {limits.max_upload_bytes // (1024 * 1024)} MB", 413)
-        return await call_next(request)
 
     @app.get("/")
     async def index() -> FileResponse:
@@ -319,12 +331,13 @@ def create_app(model: DemoModel | Any, limits: ServeLimits | None = None) -> Any
 
     @app.post("/api/generate")
     async def generate(request: Request) -> JSONResponse:
+        raw = await request.body()  # bounded by the guard: BodyTooLarge passes through to it
         try:
-            body = await request.json()
-        except Exception:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
             return error('send a JSON object like {"caption": "…", "n": 4, "seed": 0}', 400)
         req = parse_generate(body, limits)
-        return await run_model(demo.generate, req)
+        return await run_model(demo.generate, req, seeds=list(range(req.seed, req.seed + req.n)))
 
     @app.post("/api/style")
     async def style(request: Request) -> JSONResponse:
@@ -332,6 +345,8 @@ def create_app(model: DemoModel | Any, limits: ServeLimits | None = None) -> Any
             return error("this model has no style encoder", 501)
         try:
             form = await request.form(max_files=1, max_fields=8)
+        except BodyTooLarge:
+            raise
         except Exception:
             return error("send a multipart form with 'image' and 'caption'", 400)
         caption = _clean_caption(form.get("caption"), "caption", limits, required=True)
@@ -343,6 +358,15 @@ def create_app(model: DemoModel | Any, limits: ServeLimits | None = None) -> Any
         return await run_model(demo.style_transfer, image, caption)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(
+        RequestGuard,
+        policy=HostPolicy(host=host, port=port, extra=tuple(allow_hosts)),
+        max_body=limits.max_upload_bytes + 64 * 1024,  # an upload plus its multipart envelope
+        content_types={
+            "/api/generate": ("application/json",),
+            "/api/style": ("multipart/form-data", "application/x-www-form-urlencoded"),
+        },
+    )
     return app
 
 
@@ -357,24 +381,15 @@ def load_demo_model(pretrained: str | Path, device: str = "cpu") -> DemoModel:
         raise T2IError("no model_index.json here", path=path, hint="pass the pretrained folder a training run exported")
     from t2igan.sampling import T2IPipeline
 
-    check_device(device)
-    pipe = T2IPipeline.from_pretrained(path, device=device)
+    pipe = T2IPipeline.from_pretrained(path, device=resolve_device(device))
     if getattr(pipe, "text_encoder", True) is None:
         raise T2IError(
             "this model was trained on precomputed caption embeddings, so it cannot read new captions",
             path=path,
-            hint="train with a text encoder (e.g. text.encoder=minilm) to serve it",
+            hint="train on embeddings a text encoder made (t2igan encode captions DATA --encoder minilm) "
+            "or set data.text_encoder, so the export carries the encoder",
         )
     return DemoModel(pipe)
-
-
-def check_device(device: str) -> None:
-    try:
-        torch.device(device)
-    except RuntimeError:
-        raise T2IError(f"--device {device!r} is not a device", hint="use cpu, cuda or cuda:N") from None
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise T2IError(f"--device {device}: PyTorch sees no GPU", hint="use --device cpu")
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -400,9 +415,16 @@ def run_server(app: Any, host: str, port: int) -> None:
 @click.argument("pretrained", type=click.Path(path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 = all).")
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--device", default="cpu", show_default=True, help=f"{DEVICE_HELP}.")
 @click.option("--max-images", default=64, show_default=True, type=click.IntRange(1, 1024), help="Largest n.")
-def serve(pretrained: Path, host: str, port: int, device: str, max_images: int) -> None:
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Another name the page may be opened under (repeatable); loopback names and --host always work.",
+)
+def serve(pretrained: Path, host: str, port: int, device: str, max_images: int, allow_hosts: tuple[str, ...]) -> None:
     """Serve a web page to try a trained model: caption → grid of images.
 
     \b
@@ -410,13 +432,19 @@ def serve(pretrained: Path, host: str, port: int, device: str, max_images: int) 
       t2igan serve runs/demo/pretrained            # then open http://127.0.0.1:7860
       t2igan serve runs/demo --host 0.0.0.0 --port 8080
     """
-    check_device(device)
+    require("fastapi", "uvicorn", "python_multipart", extra="web", what="t2igan serve")
+    device = resolve_device(device)
     check_port_free(host, port)
-    model = load_demo_model(pretrained, device=device)
-    app = create_app(model, ServeLimits(max_images=max_images))
+    with warnings.catch_warnings(record=True) as caught:  # e.g. a damaged style encoder: serve without it
+        warnings.simplefilter("always")
+        model = load_demo_model(pretrained, device=device)
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
+    app = create_app(model, ServeLimits(max_images=max_images), host=host, port=port, allow_hosts=allow_hosts)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: listening on {host}: anyone who can reach this machine can use the demo", err=True)
-    click.echo(f"t2igan demo on http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}  (Ctrl-C stops)")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
+    click.echo(f"t2igan demo on http://{shown}:{port}  (Ctrl-C stops)")
     run_server(app, host, port)
 
 

@@ -90,6 +90,41 @@ def write_cache_files(folder: Path, arrays: CacheArrays, sizes: Sequence[int], f
     )
 
 
+def _is_int(v: Any, lo: int = 0) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= lo
+
+
+def _is_str_list(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+_META_FIELDS: dict[str, tuple[Any, str, bool]] = {  # key → (check, what it must be, required)
+    "n": (_is_int, "a non-negative integer", True),
+    "sizes": (lambda v: isinstance(v, list) and bool(v) and all(_is_int(x, 1) for x in v), "a list of sizes", True),
+    "fingerprint": (lambda v: isinstance(v, str), "a string", True),
+    "class_names": (_is_str_list, "a list of strings", True),
+    "n_captions": (_is_int, "a non-negative integer", False),
+    "attribute_names": (_is_str_list, "a list of strings", False),
+    "attribute_values": (lambda v: isinstance(v, list) and all(_is_str_list(x) for x in v), "lists of strings", False),
+    "source": (lambda v: isinstance(v, dict), "an object", False),
+}
+
+
+def meta_problem(meta: Any) -> str | None:
+    """What is wrong with the types of a cache's ``meta.json`` (None when nothing is)."""
+    if not isinstance(meta, dict):
+        return f"a JSON object was expected, not {type(meta).__name__}"
+    if "format" not in meta or "version" not in meta:
+        return None  # reported as an unsupported format by the caller
+    for key, (ok, what, required) in _META_FIELDS.items():
+        if key not in meta:
+            if required:
+                return f"{key!r} is missing"
+        elif not ok(meta[key]):
+            return f"{key!r} must be {what}, got {json.dumps(meta[key])[:40]}"
+    return None
+
+
 class PreparedCache:
     """Read side of a cache folder (see module docstring). Open with `PreparedCache.open(dir)`."""
 
@@ -108,6 +143,11 @@ class PreparedCache:
             raise T2IError(
                 "damaged cache metadata", path=meta_path, hint="delete the folder and prepare again"
             ) from None
+        wrong = meta_problem(self.meta)
+        if wrong:
+            raise T2IError(
+                f"damaged cache metadata: {wrong}", path=meta_path, hint="delete the folder and prepare again"
+            )
         if self.meta.get("format") != CACHE_FORMAT or self.meta.get("version") != CACHE_VERSION:
             raise T2IError(
                 f"cache format {self.meta.get('format')} v{self.meta.get('version')} is not supported",
@@ -248,7 +288,7 @@ class PreparedCache:
             raise T2IError(
                 f"no caption embeddings {key!r} in the cache (has: {have})",
                 path=self.root,
-                hint="encode the captions first: t2igan encode …",
+                hint="encode the captions first: t2igan encode captions DATA --encoder minilm",
             )
         return self._load(npy, rows=self.n_captions, mmap=True)
 
@@ -258,9 +298,15 @@ class PreparedCache:
             raise T2IError(
                 f"no caption embeddings {key!r} in the cache",
                 path=self.root,
-                hint="encode the captions first: t2igan encode …",
+                hint="encode the captions first: t2igan encode captions DATA --encoder minilm",
             )
-        return json.loads(js.read_text(encoding="utf-8"))
+        try:
+            meta = json.loads(js.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise T2IError(f"damaged embedding metadata ({e})", path=js, hint="encode the captions again") from None
+        if not isinstance(meta, dict):
+            raise T2IError("damaged embedding metadata (not a JSON object)", path=js, hint="encode the captions again")
+        return meta
 
 
 def source_fingerprint(source: Any) -> str:

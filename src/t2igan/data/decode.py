@@ -1,7 +1,9 @@
 """Decode one image file into a square uint8 RGB array, whatever its mode, and read caption files.
 
 Handles grayscale, palette, RGBA/LA (composited on white), CMYK, 16-bit and float images and EXIF orientation;
-a corrupt or truncated file becomes a one-line `T2IError` naming it.
+a corrupt or truncated file becomes a one-line `T2IError` naming it. At most `MAX_DECODE_PIXELS` pixels are decoded
+per image (checked from the header, before decoding; a JPEG counts at the reduced size it is decoded at): larger
+images and decompression bombs are refused by name (skipped with ``--skip-bad``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,21 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from t2igan.utils.errors import T2IError
 
 Box = tuple[float, float, float, float]  # x, y, w, h in pixels (CUB bounding_boxes.txt)
+
+# 64 M pixels (8192²): a 48-megapixel photo decodes (~200 MB as RGB), a 12000² PNG (1.2 GB with its threads' peers)
+# does not. Datasets of the papers are < 1 M pixels per image.
+MAX_DECODE_PIXELS = 2**26
+
+
+def check_pixels(im: Image.Image, path: str | Path, limit: int = MAX_DECODE_PIXELS) -> None:
+    """A one-line `T2IError` when ``im`` (opened, not yet decoded) has more than ``limit`` pixels."""
+    w, h = im.size
+    if w * h > limit:
+        raise T2IError(
+            f"image is {w}×{h} = {w * h:,} pixels, more than the {limit:,} decoded per image",
+            path=path,
+            hint="shrink it (e.g. to 4096 px on the long side) or pass --skip-bad",
+        )
 
 
 def load_square(path: str | Path, box: Box | None = None, target: int | None = None) -> Image.Image:
@@ -38,9 +55,16 @@ def load_rgb(path: str | Path, box: Box | None = None, target: int | None = None
                     if box is not None and im.size != (w, h):
                         f = im.size[0] / w
                         box = (box[0] * f, box[1] * f, box[2] * f, box[3] * f)
+            check_pixels(im, path)
             im.load()
             im = ImageOps.exif_transpose(im) or im
             return to_rgb(im), box
+    except Image.DecompressionBombError as e:
+        raise T2IError(
+            f"refusing a decompression bomb ({str(e).split(',')[0]})",
+            path=path,
+            hint="remove the file or pass --skip-bad",
+        ) from None
     except FileNotFoundError:
         raise T2IError("image file not found", path=path, hint="check the dataset folder or use --skip-bad") from None
     except UnidentifiedImageError:
@@ -125,6 +149,8 @@ def resize_square(im: Image.Image, size: int) -> np.ndarray:
 def read_caption_file(path: str | Path) -> list[str]:
     """Non-empty stripped lines of a UTF-8 caption file; problems become a `T2IError` naming the file."""
     path = Path(path)
+    if path.exists() and not path.is_file():  # a directory, or a FIFO that would block the read forever
+        raise T2IError("caption file is not a regular file", path=path, hint="fix or remove it, or pass --skip-bad")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -132,6 +158,10 @@ def read_caption_file(path: str | Path) -> list[str]:
             "caption file not found",
             path=path,
             hint="every image needs text_c10/<class>/<image>.txt, or pass --skip-bad",
+        ) from None
+    except OSError as e:
+        raise T2IError(
+            f"cannot read caption file ({e.strerror or e})", path=path, hint="fix or remove it, or pass --skip-bad"
         ) from None
     try:
         text = raw.decode("utf-8-sig")

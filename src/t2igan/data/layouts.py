@@ -16,7 +16,10 @@ Problems are `T2IError`s naming the file; with ``skip_bad=True`` a per-item prob
 
 from __future__ import annotations
 
+import errno
 import json
+import math
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +107,7 @@ def load_source(path: str | Path, skip_bad: bool = False) -> Source:
             path=root,
             hint="see docs/datasets.md for the supported layouts",
         )
+    check_item_files(source, skip_bad)
     if not source.items:
         raise T2IError(
             "empty dataset: no usable image with captions",
@@ -111,6 +115,39 @@ def load_source(path: str | Path, skip_bad: bool = False) -> Source:
             hint="check the folder layout (docs/datasets.md)" + (" — every item was skipped" if source.skipped else ""),
         )
     return source
+
+
+def regular_file_problem(path: Path, what: str) -> T2IError | None:
+    """None when ``path`` is a regular file (after symlinks), else the error saying what it is instead.
+
+    Checked with ``stat`` before anything opens the file: a FIFO or device would block a read forever, a symlink
+    loop or a directory would fail deep inside Pillow or the fingerprint.
+    """
+    try:
+        st = path.stat()
+    except OSError as e:
+        missing = "a dangling symlink" if path.is_symlink() else "file not found"
+        reasons = {errno.ELOOP: "a symlink loop", errno.ENOENT: missing}
+        reason = reasons.get(e.errno or 0, e.strerror or str(e))
+        return T2IError(f"{what} cannot be read: {reason}", path=path, hint="fix or remove it, or pass --skip-bad")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else "not a file"
+        return T2IError(f"{what} is {kind}, not a regular file", path=path, hint="fix or remove it, or pass --skip-bad")
+    return None
+
+
+def check_item_files(source: Source, skip_bad: bool) -> None:
+    """Drop (with ``skip_bad``) or refuse items whose image or caption file is not a readable regular file."""
+    kept = []
+    for it in source.items:
+        err = regular_file_problem(it.image, "image")
+        if err is None and it.caption_file is not None and it.captions is None:
+            err = regular_file_problem(it.caption_file, "caption file")
+        if err is None:
+            kept.append(it)
+        else:
+            problem(err, skip_bad, source.skipped)
+    source.items = kept
 
 
 def _find_metadata(root: Path) -> list[Path]:
@@ -165,12 +202,12 @@ def read_cub_boxes(root: Path) -> dict[str, Box]:
     else:
         return {}
     ids = {}
-    for ln in images_txt.read_text(encoding="utf-8").splitlines():
+    for ln in _read_text_lines(images_txt):
         parts = ln.split()
         if len(parts) >= 2:
             ids[parts[0]] = Path(parts[1]).stem
     boxes: dict[str, Box] = {}
-    for ln in boxes_txt.read_text(encoding="utf-8").splitlines():
+    for k, ln in enumerate(_read_text_lines(boxes_txt), 1):
         parts = ln.split()
         if len(parts) < 5:
             continue
@@ -182,9 +219,27 @@ def read_cub_boxes(root: Path) -> dict[str, Box]:
                 path=boxes_txt,
                 hint="use the bounding_boxes.txt shipped with CUB-200-2011",
             ) from None
+        if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
+            raise T2IError(
+                f"line {k}: box {x} {y} {w} {h} is not finite with a positive width and height",
+                path=boxes_txt,
+                hint="fix that line (x y width height in pixels) or delete bounding_boxes.txt to use centre crops",
+            )
         if parts[0] in ids:
             boxes[ids[parts[0]]] = (x, y, w, h)
     return boxes
+
+
+def _read_text_lines(path: Path) -> list[str]:
+    """Lines of a UTF-8 metadata file, or a one-line `T2IError` naming it."""
+    try:
+        return path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as e:
+        raise T2IError(
+            f"not UTF-8 text (byte {e.start})", path=path, hint="re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        ) from None
+    except OSError as e:
+        raise T2IError(f"cannot read ({e.strerror or e})", path=path) from None
 
 
 def load_reed(root: Path, skip_bad: bool = False) -> Source:

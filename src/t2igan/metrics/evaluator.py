@@ -74,6 +74,8 @@ def _block(cin: int, cout: int, stride: int) -> nn.Sequential:
 class AttributeEvaluator(Pretrained, nn.Module):
     """``forward(x [-1,1] [B,3,S,S]) -> {attribute name: logits, "class": logits}``; ``features(x) -> [B, F]``."""
 
+    weights_label = "evaluator"
+
     def __init__(self, config: EvaluatorConfig) -> None:
         super().__init__()
         self.config = config
@@ -180,7 +182,7 @@ def load_evaluator(folder: str | Path) -> AttributeEvaluator:
     meta = read_config(folder, hint=hint)
     if meta.get("format") == FORMAT:  # written before t2igan.utils.pretrained: config and report in config.json
         model = AttributeEvaluator(config_from_dict(EvaluatorConfig, meta.get("config") or {}, folder / CONFIG_NAME))
-        load_weights(model, read_weights(folder, hint=hint), folder / WEIGHTS_NAME, hint=hint)
+        load_weights(model, read_weights(folder, hint=hint, what="evaluator weights"), folder / WEIGHTS_NAME, hint=hint)
         report = meta.get("report", {})
     else:
         model = load_pretrained(folder, expected=AttributeEvaluator)
@@ -213,7 +215,7 @@ def train_evaluator(
         raise T2IError(
             "this dataset has no ground-truth attributes (attributes.json)",
             path=cache.root,
-            hint="the attribute evaluator needs synthetic flowers: t2igan data synthetic …",
+            hint="the attribute evaluator needs synthetic flowers: t2igan data synth --out DIR",
         )
     if size not in cache.sizes:
         raise T2IError(

@@ -24,6 +24,7 @@ from torch import nn
 
 from t2igan.utils.errors import T2IError
 from t2igan.utils.io import sha256_file
+from t2igan.utils.weights import read_safetensors, read_torch_state
 
 STANDARD_FILE = "pt_inception-2015-12-05-6726825d.pth"
 STANDARD_SHA256_PREFIX = "6726825d"
@@ -176,12 +177,13 @@ def load_inception(path: str | Path) -> InceptionV3:
             path=path,
             hint=f"download {STANDARD_FILE} yourself (see docs/metrics.md) and pass --inception-weights",
         )
+    hint = f"pass {STANDARD_FILE} (see docs/metrics.md)"
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
+        state = read_safetensors(path, what="Inception-v3 weights", hint=hint)
     else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = read_torch_state(path, what="Inception-v3 weights", hint=hint)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise T2IError("not an Inception-v3 state dict (not a mapping of tensors)", path=path, hint=hint)
     state = {k: v for k, v in state.items() if not k.startswith("AuxLogits")}
     if "fc.weight" not in state:
         raise T2IError("not an Inception-v3 state dict (no fc.weight)", path=path)

@@ -37,6 +37,8 @@ class StyleEncoder(Pretrained, nn.Module):
     """S: image ``[B, 3, S, S]`` in [-1, 1] → ẑ ``[B, z_dim]`` (Reed 2016 §4.4). Saved and loaded with
     ``save_pretrained`` / ``StyleEncoder.from_pretrained`` (``t2igan.utils.pretrained``)."""
 
+    weights_label = "style encoder"
+
     def __init__(self, config: StyleEncoderConfig | None = None) -> None:
         super().__init__()
         self.config = cfg = config or StyleEncoderConfig()

@@ -34,6 +34,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from t2igan.data.decode import check_pixels
 from t2igan.training.export import (
     PRECOMPUTED_MARKER,
     PRETRAINED_KIND,
@@ -46,7 +47,7 @@ from t2igan.utils.errors import T2IError
 from t2igan.utils.images import to_pil, to_uint8
 from t2igan.utils.outputs import atomic_dir
 from t2igan.utils.pretrained import load_pretrained, save_pretrained
-from t2igan.utils.seed import torch_generator
+from t2igan.utils.seed import SEED_MAX, torch_generator
 
 OutputType = Literal["pil", "pt", "np"]
 
@@ -99,7 +100,9 @@ class T2IPipeline:
     ) -> None:
         self.generator = generator.eval()
         self.text_encoder = text_encoder
-        self.style_encoder = None if style_encoder is None else style_encoder.eval()
+        self._style_encoder = None if style_encoder is None else style_encoder.eval()
+        self._style_dir: Path | None = None  # set by from_pretrained: S is read on first use (see `style_encoder`)
+        self._style_error: T2IError | None = None  # why S could not be read, for `require_style_encoder`
         # Describes the text side when there is no encoder (precomputed embeddings): shown in errors.
         self.text_info = dict(text_info or {})
         self.path: Path | None = None  # the folder it was loaded from, if any
@@ -130,12 +133,32 @@ class T2IPipeline:
     def device(self) -> torch.device:
         return next(self.generator.parameters()).device
 
+    @property
+    def style_encoder(self) -> nn.Module | None:
+        """S, read from the folder on first use: sampling never needs it, so a damaged S cannot stop `sample` or
+        `serve` (a warning says it was not loaded; `require_style_encoder` then raises the reason)."""
+        if self._style_dir is not None:
+            folder, self._style_dir = self._style_dir, None
+            from t2igan.models.style import StyleEncoder
+
+            try:
+                self._style_encoder = StyleEncoder.from_pretrained(folder).eval().to(self.device)
+            except T2IError as e:
+                self._style_error = e
+                warnings.warn(f"style encoder not loaded: {e}", stacklevel=2)
+        return self._style_encoder
+
+    @style_encoder.setter
+    def style_encoder(self, module: nn.Module | None) -> None:
+        self._style_dir = None
+        self._style_encoder = module
+
     def to(self, device: str | torch.device) -> T2IPipeline:
         self.generator.to(device)
         if isinstance(self.text_encoder, nn.Module):
             self.text_encoder.to(device)
-        if self.style_encoder is not None:
-            self.style_encoder.to(device)
+        if self._style_encoder is not None:  # a not-yet-read S is loaded onto the generator's device later
+            self._style_encoder.to(device)
         return self
 
     # ------------------------------------------------------------------------------------------------ save/load
@@ -171,16 +194,10 @@ class T2IPipeline:
             text_encoder = _load_text_encoder(te_dir)
         else:
             text_info = {"precomputed": True}
-        style = None
-        if index.get("style_encoder") and (root / "style_encoder").is_dir():
-            from t2igan.models.style import StyleEncoder
-
-            try:
-                style = StyleEncoder.from_pretrained(root / "style_encoder")
-            except T2IError as e:  # sampling still works without S; only style transfer needs it
-                warnings.warn(f"style encoder not loaded: {e}", stacklevel=2)
-        pipe = cls(generator, text_encoder, style, text_info=text_info)
+        pipe = cls(generator, text_encoder, None, text_info=text_info)
         pipe.path = root
+        if index.get("style_encoder") and (root / "style_encoder").is_dir():
+            pipe._style_dir = root / "style_encoder"  # read lazily: only style transfer needs S
         return pipe.to(device)
 
     def save_pretrained(self, path: str | Path) -> Path:
@@ -252,12 +269,14 @@ class T2IPipeline:
         return [torch.cat([c[s] for c in chunks]).float().cpu() for s in range(len(chunks[0]))]
 
     def require_style_encoder(self) -> nn.Module:
-        """The style encoder S, or a one-line error saying how to train one."""
+        """The style encoder S, or a one-line error saying why it cannot be read or how to train one."""
+        if self.style_encoder is None and self._style_error is not None:
+            raise self._style_error
         if self.style_encoder is None:
             raise T2IError(
                 "this model has no style encoder",
                 path=self.path,
-                hint="train one first: t2igan style train DIR --data CACHE",
+                hint=f"train one first: t2igan style train {self.path or 'MODEL_DIR'} --data CACHE",
             )
         return self.style_encoder
 
@@ -342,8 +361,8 @@ class T2IPipeline:
             out_seeds = None
         else:
             seeds = list(range(num_images_per_prompt)) if seeds is None else [int(s) for s in seeds]
-            if any(s < 0 for s in seeds):
-                raise T2IError("seeds must be non-negative integers")
+            if any(s < 0 or s > SEED_MAX for s in seeds):
+                raise T2IError("seeds must be non-negative integers below 2^64")
             if len(seeds) == num_images_per_prompt:
                 out_seeds = seeds * n_prompts
             elif len(seeds) == n_prompts * num_images_per_prompt:
@@ -418,6 +437,7 @@ def load_images(paths: Sequence[str | Path], size: int) -> torch.Tensor:
             raise T2IError("no such image file", path=p)
         try:
             with Image.open(p) as im:
+                check_pixels(im, p)
                 out.append(pil_to_tensor(im, size))
         except (OSError, ValueError, Image.DecompressionBombError) as e:
             raise T2IError(f"cannot read image ({e.__class__.__name__}: {e})", path=p) from None

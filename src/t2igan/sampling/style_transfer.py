@@ -103,7 +103,7 @@ def open_cache(data: str | Path) -> Any:
 
     data = Path(data)
     if not data.is_dir():
-        raise T2IError("no such data folder", path=data, hint="pass a prepared cache (t2igan prepare)")
+        raise T2IError("no such data folder", path=data, hint="pass a prepared cache (t2igan data prepare SRC)")
     if (data / ".t2igan_cache").is_dir():
         data = data / ".t2igan_cache"
     return PreparedCache.open(data)

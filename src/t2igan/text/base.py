@@ -182,7 +182,9 @@ class TextEncoder(nn.Module, ABC):
         enc = cls.from_config(config)
         if folder is not None and enc.weights_to_save():  # an encoder with weights of its own needs its file
             hint = "re-export the encoder with save_pretrained"
-            load_weights(enc, read_weights(folder, hint=hint), folder / WEIGHTS_NAME, hint=hint)
+            load_weights(
+                enc, read_weights(folder, hint=hint, what="text encoder weights"), folder / WEIGHTS_NAME, hint=hint
+            )
         enc.eval()
         return enc
 

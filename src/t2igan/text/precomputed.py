@@ -27,10 +27,10 @@ from t2igan.utils.errors import T2IError
 def _need(module: str) -> Any:
     import importlib
 
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise T2IError(f"reading this file needs the '{module}' package", hint="pip install t2igan[formats]") from None
+    from t2igan.utils.optional import require
+
+    require(module, extra="formats", what="reading this file")
+    return importlib.import_module(module)
 
 
 def read_stackgan_pickle(path: str | Path) -> np.ndarray:
@@ -97,18 +97,27 @@ def read_reed_t7_dir(root: str | Path, field: str = "txt") -> dict[str, np.ndarr
     return {f.relative_to(root).with_suffix("").as_posix(): read_reed_t7(f, field) for f in files}
 
 
+def _open_hdf5(path: Path) -> Any:
+    """``h5py.File(path, "r")``, or a one-line `T2IError` when it is missing or not HDF5."""
+    h5py = _need("h5py")
+    if not path.is_file():
+        raise T2IError("HDF5 embedding file not found", path=path, hint="point to the port's .h5 embedding file")
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        first = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise T2IError(
+            f"not a readable HDF5 file ({first})", path=path, hint="point to the port's .h5 embedding file"
+        ) from None
+
+
 def read_hdf5_embeddings(path: str | Path, split: str = "train") -> dict[str, Any]:
     """The PyTorch port's HDF5 → ``{"names": [M], "embeddings": [M, D], "classes": [M], "captions": [M]}``.
 
     One row per example (an image–caption pair), in the file's key order.
     """
-    h5py = _need("h5py")
     path = Path(path)
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise T2IError(f"not a readable HDF5 file ({e})", path=path) from None
-    with f:
+    with _open_hdf5(path) as f:
         if split not in f:
             raise T2IError(
                 f"no split '{split}' in this HDF5 file (found {sorted(f.keys())})",
@@ -236,8 +245,7 @@ def import_precomputed(cache: Any, path: str | Path) -> str:
         return store_precomputed(cache, data, str(path))
     by_name: dict[str, list[np.ndarray]] = {}
     if data is None:  # HDF5: one row per (image, caption) example, in every split
-        h5py = _need("h5py")
-        with h5py.File(path, "r") as f:
+        with _open_hdf5(path) as f:
             splits = list(f.keys())
         for split in splits:
             d = read_hdf5_embeddings(path, split)

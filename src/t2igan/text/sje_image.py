@@ -151,5 +151,7 @@ def load_sje_image_encoder(folder: str | Path) -> SjeImageEncoder:
         raise T2IError(f"is a {meta.get('type')!r} folder, not a DS-SJE image encoder", path=folder)
     cfg = config_from_dict(SjeImageConfig, dict(meta.get("config") or {}), cfg_path)
     enc = SjeFeatureEncoder(cfg) if meta["type"] == "sje-features" else SjeImageEncoder(cfg)
-    load_weights(enc, read_weights(folder, hint=hint), folder / WEIGHTS_NAME, hint=hint)
+    load_weights(
+        enc, read_weights(folder, hint=hint, what="DS-SJE image encoder weights"), folder / WEIGHTS_NAME, hint=hint
+    )
     return enc.eval()

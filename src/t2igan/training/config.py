@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,7 @@ class TrainLoopConfig:
     precision: str = "fp32"  # fp32 | bf16 (autocast) | auto (bf16 where the CPU/GPU has native bf16, else fp32)
     channels_last: bool = True
     compile: bool = False  # torch.compile the nets (measure first; see docs/training.md)
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (checked by `t2igan train` before it starts)
     threads: int | None = None  # torch intra-op threads; None = torch's default
     log_every: int = 10  # metrics.jsonl + TensorBoard scalars
     sample_every: int = 500  # fixed-z sample grid (samples/ and TensorBoard)
@@ -130,7 +131,12 @@ class TrainConfig:
     run_dir: str = "runs/reed"  # checkpoints/, samples/, logs/, pretrained/ go here
 
     def validate(self) -> TrainConfig:
-        """Check values that dataclass types cannot express; return self."""
+        """Check values that dataclass types cannot express (ranges, names, finiteness); return self.
+
+        Every problem is a one-line `T2IError` naming the key, e.g. ``train.steps=-5 must be ≥ 1``.
+        """
+        _check_finite(self, "")
+        _check_ranges(self)
         if self.loss.variant not in VARIANTS:
             raise T2IError(f"loss.variant={self.loss.variant!r} is unknown", hint=f"choose from {list(VARIANTS)}")
         if self.loss.kind not in ("bce", "hinge"):
@@ -166,6 +172,69 @@ class TrainConfig:
 
     def save_yaml(self, path: str | Path) -> None:
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")  # plus cuda:N
+
+
+def is_device_name(spec: str) -> bool:
+    """``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps`` (availability is checked where the device is used)."""
+    if spec in DEVICE_NAMES:
+        return True
+    return spec.startswith("cuda:") and spec[5:].isdigit()
+
+
+def _check_finite(node: Any, where: str) -> None:
+    """Every float of the config tree is finite (``.inf``/``.nan`` from YAML or --set are never meant)."""
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        key = f"{where}.{f.name}" if where else f.name
+        if dataclasses.is_dataclass(value):
+            _check_finite(value, key)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise T2IError(f"{key}={value} must be a finite number")
+
+
+# (section, key) → (lowest allowed, whether the lowest is allowed itself, highest or None); None values pass.
+_RANGES: dict[tuple[str, str], tuple[float, bool, float | None]] = {
+    ("data", "size"): (4, True, None),
+    ("data", "k_avg"): (1, True, None),
+    ("optim", "lr"): (0, False, None),
+    ("optim", "lr_d"): (0, False, None),
+    ("optim", "beta1"): (0, True, 1),
+    ("optim", "beta2"): (0, True, 1),
+    ("optim", "decay_every_epochs"): (0, True, None),
+    ("optim", "decay_factor"): (0, False, None),
+    ("optim", "ema_start"): (0, True, None),
+    ("loss", "cls_weight"): (0, True, 1),
+    ("loss", "int_beta"): (0, True, 1),
+    ("loss", "int_weight"): (0, True, None),
+    ("loss", "int_fraction"): (0, True, None),
+    ("loss", "ma_gp"): (0, True, None),
+    ("loss", "ma_gp_power"): (0, False, None),
+    ("train", "steps"): (1, True, None),
+    ("train", "epochs"): (0, False, None),
+    ("train", "max_minutes"): (0, False, None),
+    ("train", "threads"): (1, True, None),
+    ("train", "sample_n"): (1, True, None),
+}
+
+
+def _check_ranges(cfg: TrainConfig) -> None:
+    for (section, key), (lo, lo_ok, hi) in _RANGES.items():
+        value = getattr(getattr(cfg, section), key)
+        if value is None:
+            continue
+        if value < lo or (value == lo and not lo_ok) or (hi is not None and value > hi):
+            lower = f"≥ {lo}" if lo_ok else f"> {lo}"
+            bound = f"{lower} and ≤ {hi}" if hi is not None else lower
+            raise T2IError(f"{section}.{key}={value} is out of range: it must be {bound}")
+    if cfg.optim.beta2 >= 1 or cfg.optim.beta1 >= 1:
+        raise T2IError("optim.beta1 and optim.beta2 must be < 1 (Adam's moment decays)")
+    if not 0 <= cfg.seed < 2**64:
+        raise T2IError(f"seed={cfg.seed} must be in 0 … 2^64-1")
+    if not is_device_name(cfg.train.device):
+        raise T2IError(f"train.device={cfg.train.device!r} is unknown", hint="choose auto, cpu, cuda, cuda:N or mps")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -102,7 +102,7 @@ def _only_embedding_key(cache: Any) -> str:
         raise T2IError(
             "the cache holds no caption embeddings",
             path=getattr(cache, "root", None),
-            hint="encode the captions first (t2igan text encode) or set data.embeddings",
+            hint="encode the captions first (t2igan encode captions DATA --encoder minilm) or set data.embeddings",
         )
     if len(keys) > 1:
         raise T2IError(

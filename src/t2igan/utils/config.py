@@ -13,6 +13,7 @@ that are not fields (``TrainConfig.model.params``: architecture options checked 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, TypeVar
@@ -57,7 +58,9 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             return value
         raise T2IError(f"{where} must be true or false, got {value!r}")
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise T2IError(f"{where} must be an integer, got {value!r}")
+        if int(value) != value:
             raise T2IError(f"{where} must be an integer, got {value!r}")
         return int(value)
     if tp is float:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from t2igan.utils.errors import T2IError
 from t2igan.utils.io import atomic_path
 
 
@@ -92,9 +93,27 @@ def make_grid(
     return canvas
 
 
-def save_image(image: Image.Image, path: str | Path) -> Path:
-    """Save a PIL image atomically (format from the suffix)."""
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
+                 ".tiff": "TIFF", ".gif": "GIF"}  # fmt: skip
+
+
+def image_format(path: str | Path) -> str:
+    """The Pillow format a file name asks for (from its suffix), or a one-line `T2IError` before any work is done."""
     path = Path(path)
+    fmt = IMAGE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise T2IError(
+            f"cannot write an image with suffix {path.suffix or '(none)'!r}",
+            path=path,
+            hint=f"name the output {path.stem or 'grid'}.png (or {', '.join(sorted(set(IMAGE_FORMATS)))})",
+        )
+    return fmt
+
+
+def save_image(image: Image.Image, path: str | Path) -> Path:
+    """Save a PIL image atomically (format from the suffix, see `image_format`)."""
+    path = Path(path)
+    fmt = image_format(path)
     with atomic_path(path, suffix=path.suffix) as tmp:
-        image.save(tmp, format=(path.suffix.lstrip(".") or "png").upper().replace("JPG", "JPEG"))
+        image.save(tmp, format=fmt)
     return path

@@ -123,21 +123,14 @@ def read_config(folder: str | Path, hint: str | None = None) -> dict[str, Any]:
 
 
 def read_weights(
-    folder: str | Path, map_location: str | torch.device = "cpu", hint: str | None = None
+    folder: str | Path, map_location: str | torch.device = "cpu", hint: str | None = None, what: str = "weights"
 ) -> dict[str, torch.Tensor]:
-    """``folder/model.safetensors`` → state dict; missing, truncated or not safetensors → one-line ``T2IError``."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    """``folder/model.safetensors`` → state dict; missing, truncated or not safetensors → one-line ``T2IError``
+    (``utils.weights.read_safetensors`` says what the file is instead)."""
+    from t2igan.utils.weights import read_safetensors
 
-    path = Path(folder) / WEIGHTS_NAME
-    if not path.is_file():
-        raise T2IError("weights file is missing", path=path, hint=hint)
-    try:
-        # fresh copies, not views into the mapped file (which may change or vanish under us)
-        return {k: v.clone() for k, v in load_file(str(path), device=str(map_location)).items()}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise T2IError(f"not a readable safetensors file, or truncated ({first})", path=path, hint=hint) from None
+    state = read_safetensors(Path(folder) / WEIGHTS_NAME, what=what, hint=hint, device=str(map_location))
+    return {k: v.clone() for k, v in state.items()}  # fresh copies, not views into the mapped file
 
 
 def load_weights(module: nn.Module, state: dict[str, torch.Tensor], path: Path, hint: str | None = None) -> None:
@@ -181,13 +174,17 @@ def load_pretrained(folder: str | Path, expected: type[M] | None = None, map_loc
         model = cls(config)
     except (ValueError, TypeError) as e:  # a config the class rejects (its own one-line T2IErrors pass through)
         raise T2IError(f"config.json does not describe a valid {name} ({e})", path=folder / CONFIG_NAME) from None
-    load_weights(model, read_weights(folder, map_location), folder / WEIGHTS_NAME)
+    what = f"{getattr(cls, 'weights_label', 'model')} weights"
+    load_weights(model, read_weights(folder, map_location, what=what), folder / WEIGHTS_NAME)
     return model.to(map_location).eval()  # type: ignore[return-value]
 
 
 class Pretrained:
     """Mixin for ``nn.Module`` classes with a dataclass ``.config`` (registered with ``@register_pretrained``):
-    ``save_pretrained(folder)`` and ``Class.from_pretrained(folder)``."""
+    ``save_pretrained(folder)`` and ``Class.from_pretrained(folder)``. ``weights_label`` names the component in
+    errors ("cannot read style encoder weights …")."""
+
+    weights_label: str = "model"
 
     def save_pretrained(self, folder: str | Path) -> Path:
         return save_pretrained(self, folder)  # type: ignore[arg-type]

@@ -16,9 +16,44 @@ async function loadInfo() {
     if (lim.max_seed) $("seed").max = lim.max_seed;
     $("interp-box").hidden = !info.interpolation;
     $("style-box").hidden = !info.style_transfer;
+    showExamples(info.examples || []);
   } catch (e) {
     showError("cannot reach the server: " + e);
   }
+}
+
+// Captions from the model's own training data: the placeholder, and buttons that fill the caption.
+function showExamples(examples) {
+  if (!examples.length) return;
+  $("caption").placeholder = examples[0];
+  if (examples.length > 1) $("caption2").placeholder = examples[1];
+  for (const text of examples) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = text;
+    b.addEventListener("click", () => { $("caption").value = text; $("caption").focus(); });
+    $("examples").append(b);
+  }
+  $("examples").hidden = false;
+}
+
+// One grid cell: the image, its seed (what reproduces it: same caption + seed → same image) and a download link.
+function figure(src, seed, caption) {
+  const fig = document.createElement("figure");
+  const img = new Image();
+  img.src = src;
+  img.alt = `${seed === null ? "style transfer" : "seed " + seed}: ${caption}`;
+  const label = document.createElement("figcaption");
+  const what = document.createElement("span");
+  what.className = "seed";
+  what.textContent = seed === null ? "from your image" : `seed ${seed}`;
+  const link = document.createElement("a");
+  link.href = src;
+  link.download = seed === null ? "t2igan-style.png" : `t2igan-seed${seed}.png`;
+  link.textContent = "download";
+  label.append(what, link);
+  fig.append(img, label);
+  return fig;
 }
 
 async function generate(event) {
@@ -55,13 +90,8 @@ async function generate(event) {
       $("status").textContent = "";
       return;
     }
-    const grid = $("grid");
-    grid.replaceChildren(...data.images.map((src, i) => {
-      const img = new Image();
-      img.src = src;
-      img.alt = `image ${i + 1}: ${$("caption").value}`;
-      return img;
-    }));
+    const seeds = data.seeds || data.images.map(() => null);
+    $("grid").replaceChildren(...data.images.map((src, i) => figure(src, seeds[i], $("caption").value)));
     $("status").textContent = `${data.images.length} images in ${((performance.now() - started) / 1000).toFixed(1)} s`;
   } catch (e) {
     showError("request failed: " + e);
