@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from t2igan.training.config import TrainConfig, load_config
+
+sys.path.insert(0, str(Path(__file__).parent))  # stackgan_official_reference
 
 
 class BlobDataset:

@@ -186,13 +186,15 @@ class ResBlock(nn.Module):
 class ConditioningAugmentation(nn.Module):
     """Conditioning Augmentation (StackGAN §3.2): φ_t → (μ, log σ²) by FC + ReLU; ĉ = μ + σ ⊙ ε, ε ~ N(0, I).
 
+    ``glu=True`` is StackGAN++'s variant: FC to 4·Ng, GLU (halving to 2·Ng), then the same split into (μ, log σ²).
     ``sample=False`` (or ``module.sample = False`` at test time) returns ĉ = μ: fixed caption + fixed z → fixed
     image. Noise comes from ``eps`` or ``generator`` so that training and sampling are reproducible.
     """
 
-    def __init__(self, text_dim: int, condition_dim: int) -> None:
+    def __init__(self, text_dim: int, condition_dim: int, *, glu: bool = False) -> None:
         super().__init__()
-        self.fc = nn.Linear(text_dim, 2 * condition_dim)
+        self.fc = nn.Linear(text_dim, (4 if glu else 2) * condition_dim)
+        self.act: nn.Module = nn.GLU(dim=1) if glu else nn.ReLU()
         self.condition_dim = condition_dim
         self.sample = True
 
@@ -203,7 +205,7 @@ class ConditioningAugmentation(nn.Module):
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return ``(ĉ, μ, log σ²)``, each ``[B, condition_dim]``."""
-        h = F.relu(self.fc(text_emb))
+        h = self.act(self.fc(text_emb))
         mu, logvar = h[:, : self.condition_dim], h[:, self.condition_dim :]
         if not self.sample:
             return mu, mu, logvar
@@ -355,8 +357,10 @@ class StageIIGenerator(nn.Module):
         self.residual = nn.Sequential(*[ResBlock(ngf * 4) for _ in range(config.r_num)])
         ups, ch = [], ngf * 4
         for _ in range(_log2(config.stage2_size // (config.stage1_size // 4))):
-            ups.append(UpBlock(ch, max(ch // 2, 4), fused=config.fused_upsample))
-            ch = max(ch // 2, 4)
+            if ch < 2:
+                raise T2IError("model.gf_dim is too small for this Stage-II size", hint="raise model.gf_dim")
+            ups.append(UpBlock(ch, ch // 2, fused=config.fused_upsample))
+            ch //= 2
         self.upsample = nn.Sequential(*ups)
         self.to_image = nn.Sequential(conv3x3(ch, 3), nn.Tanh())
         init_weights(self)

@@ -121,7 +121,9 @@ class StackGanPPGenerator(nn.Module):
         self.z_dim = config.z_dim
         ngf = config.gf_dim * 16
         self.ngf = ngf
-        self.ca = ConditioningAugmentation(config.text_dim, config.condition_dim) if config.conditional else None
+        self.ca = (
+            ConditioningAugmentation(config.text_dim, config.condition_dim, glu=True) if config.conditional else None
+        )
         code_dim = config.condition_dim if config.conditional else config.z_dim
         self.fc = nn.Sequential(
             nn.Linear(config.z_dim + (code_dim if config.conditional else 0), ngf * 16 * 2, bias=False),

@@ -42,6 +42,7 @@ class DataConfig:
 class ModelConfig:
     name: str = "reed"  # model family: a key of training.system.SYSTEMS
     preset: str | None = "paper"  # architecture preset of the family (reed: paper | port | cpu | tiny)
+    init: str | None = None  # pretrained folder whose weights start the run (`t2igan convert` output, an export)
     params: dict[str, Any] = field(default_factory=dict)  # other keys of the `model:` section (validated later)
 
 

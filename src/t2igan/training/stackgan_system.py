@@ -21,6 +21,7 @@ from torch import nn
 
 from t2igan.models.stackgan import StackGanConfig, StackGanGenerator
 from t2igan.training.config import TrainConfig
+from t2igan.training.init_from import init_from_pretrained
 from t2igan.training.stackgan_steps import OptimSettings, StackGanSteps
 from t2igan.training.system import GanSystem
 from t2igan.utils.errors import T2IError
@@ -109,7 +110,9 @@ class StackGanSystem(GanSystem):
             self.steps = StackGanSteps(
                 mc, optim_settings(cfg), seed=derive_seed(cfg.seed, "stackgan"), device=str(device)
             )
-        if mc.stage == 2:
+        if cfg.model.init:  # a converted official checkpoint or an export: G (both stages) and D if it has one
+            init_from_pretrained(cfg.model.init, self.steps.G, self.steps.D)
+        elif mc.stage == 2:
             if not mc.stage1:
                 raise T2IError("Stage-II needs the Stage-I generator", hint="set model.stage1=RUN_DIR_OF_STAGE_I")
             load_stage1(self.steps.G, mc.stage1)

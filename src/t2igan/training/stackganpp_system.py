@@ -18,6 +18,7 @@ from torch import nn
 
 from t2igan.models.stackganpp import StackGanPPConfig
 from t2igan.training.config import TrainConfig
+from t2igan.training.init_from import init_from_pretrained
 from t2igan.training.stackgan_steps import StackGanPPSteps
 from t2igan.training.stackgan_system import model_params, optim_settings
 from t2igan.training.system import GanSystem
@@ -55,6 +56,9 @@ class StackGanPPSystem(GanSystem):
                 seed=derive_seed(cfg.seed, "stackgan++"),
                 device=str(device),
             )
+        if cfg.model.init:  # a converted official checkpoint or an export: G (and its EMA copy), Ds if present
+            ema = (self.steps.G_ema,) if self.steps.G_ema is not None else ()
+            init_from_pretrained(cfg.model.init, self.steps.G, self.steps.Ds, copies=ema)
 
     @property
     def z_dim(self) -> int:
