@@ -69,3 +69,9 @@ def blobs16() -> BlobDataset:
 @pytest.fixture
 def blobs32() -> BlobDataset:
     return BlobDataset(size=32)
+
+
+@pytest.fixture
+def make_blobs() -> type[BlobDataset]:
+    """`BlobDataset` itself, for other sizes: ``make_blobs(n=16, size=64)``."""
+    return BlobDataset

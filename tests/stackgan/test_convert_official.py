@@ -16,7 +16,7 @@ import torch
 from t2igan.apps.cli import main
 from t2igan.models.stackgan import StackGanGenerator
 from t2igan.models.stackgan_official import stackgan_from_official, stackganpp_from_official
-from t2igan.models.stackganpp import StackGanPPGenerator
+from t2igan.models.stackganpp import PRESETS, StackGanPPGenerator
 from t2igan.sampling import T2IPipeline
 from t2igan.training.config import load_config
 from t2igan.training.convert import convert_official
@@ -96,8 +96,6 @@ def test_three_branch_paper_g_net_has_the_release_tensor_count_and_our_preset() 
     assert len(sd) == 107  # the release's birds_3stages G_NET
     g, _ = stackganpp_from_official(sd)
     cfg = load_config("stackganpp_cub")
-    from t2igan.training.stackganpp_system import PRESETS
-
     preset = {**PRESETS["paper"], **cfg.model.params}
     for key, value in preset.items():
         if hasattr(g.config, key):
@@ -238,8 +236,7 @@ def test_cli_converts_generator_and_discriminator(tmp_path, capsys) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- fine-tuning
-def test_converted_stage1_fine_tunes_from_both_networks(tmp_path, sg_config) -> None:
-    from conftest import BlobDataset
+def test_converted_stage1_fine_tunes_from_both_networks(tmp_path, sg_config, make_blobs) -> None:
     from t2igan.training.trainer import Trainer
 
     g_sd, d_sd = ref.stage1_g(4, COND, Z, 12), ref.stackgan_d(df=2, cond=COND, stage=1)
@@ -255,7 +252,7 @@ def test_converted_stage1_fine_tunes_from_both_networks(tmp_path, sg_config) -> 
         *arch,
         f"model.init={folder}",
     )
-    trainer = Trainer(cfg, BlobDataset(n=16, size=64), log=lambda m: None)
+    trainer = Trainer(cfg, make_blobs(n=16, size=64), log=lambda m: None)
     g, d = trainer.system.nets()["G"], trainer.system.nets()["D"]
     torch.testing.assert_close(g.stage1.upsample[1][0].weight, g_sd["upsample2.1.weight"])
     torch.testing.assert_close(d.encode[5].weight, d_sd["encode_img.5.weight"])
@@ -266,11 +263,10 @@ def test_converted_stage1_fine_tunes_from_both_networks(tmp_path, sg_config) -> 
         "model.name=stackgan", "model.stage1_size=64", "model.stage2_size=128", "data.size=64", f"model.init={folder}"
     )
     with pytest.raises(T2IError, match=r"model\.init does not fit .*model\.gf_dim 4 there, 8 here"):
-        Trainer(bad, BlobDataset(n=16, size=64), log=lambda m: None)
+        Trainer(bad, make_blobs(n=16, size=64), log=lambda m: None)
 
 
-def test_converted_g_net_fine_tunes_with_its_ema_and_discriminators(tmp_path, sg_config) -> None:
-    from conftest import BlobDataset
+def test_converted_g_net_fine_tunes_with_its_ema_and_discriminators(tmp_path, sg_config, make_blobs) -> None:
     from t2igan.training.trainer import Trainer
 
     g_sd = ref.g_net(gf=4, ef=COND, z=Z, text=12, r_num=1, branches=2)
@@ -282,7 +278,7 @@ def test_converted_g_net_fine_tunes_with_its_ema_and_discriminators(tmp_path, sg
         "model.name=stackgan++", "model.base_size=64", "model.branch_num=2", "data.size=128", "optim.ema=0.999",
         *arch, f"model.init={folder}",
     )  # fmt: skip
-    trainer = Trainer(cfg, BlobDataset(n=16, size=128), log=lambda m: None)
+    trainer = Trainer(cfg, make_blobs(n=16, size=128), log=lambda m: None)
     nets = trainer.system.nets()
     for name in ("G", "G_ema"):
         torch.testing.assert_close(nets[name].stages[0].joint[0].weight, g_sd["h_net2.jointConv.0.weight"])

@@ -38,13 +38,13 @@ def test_stage1_then_stage2_export_all_stages(sg_config, blobs16, blobs32, tmp_p
 
     cfg2 = sg_config("model.name=stackgan", "model.stage=2", f"model.stage1={cfg1.run_dir}", "data.size=32", run="s2")
     trainer = Trainer(cfg2, blobs32, **QUIET)
-    stage1_before = {k: v.clone() for k, v in trainer.system.steps.G.stage1.state_dict().items()}
+    stage1_before = {k: v.clone() for k, v in trainer.system.G.stage1.state_dict().items()}
     for k, v in g1.stage1.state_dict().items():
         assert torch.equal(stage1_before[k], v), k  # Stage-I loaded from the Stage-I run
     trainer.fit()
     rows = _metrics(Path(cfg2.run_dir))
     assert all(np.isfinite(r["loss_d"]) and np.isfinite(r["loss_g"]) for r in rows)
-    for k, v in trainer.system.steps.G.stage1.state_dict().items():
+    for k, v in trainer.system.G.stage1.state_dict().items():
         assert torch.equal(stage1_before[k], v), k  # …and left frozen
     g2 = load_generator(Path(cfg2.run_dir) / "pretrained")
     imgs = g2(torch.randn(2, g2.z_dim), torch.randn(2, 12))
@@ -91,7 +91,7 @@ def test_stackgan_resume_is_exact(sg_config, blobs16) -> None:
 
 @pytest.mark.parametrize("conditional", [True, False])
 def test_stackganpp_trains_and_exports(sg_config, blobs32, conditional: bool) -> None:
-    cfg = sg_config("model.name=stackgan++", f"model.conditional={str(conditional).lower()}", "model.color_lambda=1",
+    cfg = sg_config("model.name=stackgan++", f"model.conditional={str(conditional).lower()}", "loss.color_lambda=1",
                     "data.size=32", "optim.ema=0.9", run=f"pp{conditional}")  # fmt: skip
     trainer = Trainer(cfg, blobs32, **QUIET)
     out = trainer.fit()

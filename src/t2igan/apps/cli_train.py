@@ -34,7 +34,7 @@ Examples:
 \b
 Presets: reed_paper (Reed et al. 2016), reed_port (widths 64, no residual blocks), reed_cpu (synthetic flowers on a
 CPU), reed_tiny (seconds; smoke tests), stackgan_stage{1,2}_{cpu,cub,oxford}, stackganpp_{cpu,uncond_cpu,cub,oxford}.
-Variants: --set loss.variant=gan|gan-cls|gan-int|gan-int-cls.
+Variants (reed): --set loss.variant=gan|gan-cls|gan-int|gan-int-cls. A key the model family does not use is refused.
 See docs/training.md for every option and its source.
 """
 
@@ -127,8 +127,9 @@ def _train(cfg: TrainConfig, resume: bool) -> None:
     try:
         trainer = Trainer(cfg, dist=dist, resume=resume, log=lambda m: click.echo(m, err=True))
         if trainer.is_main:
+            variant = f"/{cfg.loss.variant}" if "loss.variant" in trainer.system.honoured_keys else ""
             click.echo(
-                f"training {cfg.model.name}/{cfg.loss.variant} for {trainer.total_steps} steps "
+                f"training {cfg.model.name}{variant} for {trainer.total_steps} steps "
                 f"({trainer.steps_per_epoch} per epoch) → {trainer.run_dir}",
                 err=True,
             )

@@ -40,14 +40,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from t2igan.models.stackgan import StackGanConfig, StackGanDiscriminator, StackGanGenerator
+from t2igan.models.stackgan import StackGanConfig, StackGanDiscriminator, StackGanGenerator, stackgan_discriminator
 from t2igan.models.stackganpp import StackGanPPConfig, StackGanPPDiscriminators, StackGanPPGenerator
 from t2igan.utils.errors import T2IError
 
 __all__ = [
     "Rename",
     "convert_state",
-    "stackgan_discriminator",
     "stackgan_from_official",
     "stackganpp_from_official",
     "strip_data_parallel",
@@ -336,13 +335,6 @@ def stackgan_from_official(
         what = f"StackGAN-Pytorch STAGE{cfg.stage}_D"
         d.load_state_dict(convert_state(d_state, stackgan_d_renames(d), d.state_dict(), what))
     return g.eval(), d
-
-
-def stackgan_discriminator(cfg: StackGanConfig) -> StackGanDiscriminator:
-    """The discriminator of ``cfg``'s last stage: Stage-I D (conditional logit only) or Stage-II D (with the
-    unconditional logit when ``uncond_head``)."""
-    size = cfg.stage2_size if cfg.stage == 2 else cfg.stage1_size
-    return StackGanDiscriminator(size, cfg.df_dim, cfg.condition_dim, uncond_head=cfg.uncond_head and cfg.stage == 2)
 
 
 def stackganpp_from_official(
