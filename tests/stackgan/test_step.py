@@ -255,3 +255,10 @@ def test_cli_refuses_an_unused_key_and_names_moved_ones(tiny_cache, capsys) -> N
         assert e.value.code == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith(message) and "\n" not in err
+
+
+def test_cpu256_preset_trains_all_three_branches_within_an_hour() -> None:
+    cfg = load_config("stackganpp_cpu256")
+    system = get_system_class(cfg.model.name)(cfg, 1024, CPU)
+    assert system.model_config.sizes == [64, 128, 256] and cfg.data.size == 256
+    assert cfg.train.max_minutes == 60 and len(system.Ds) == 3

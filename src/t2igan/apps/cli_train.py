@@ -33,7 +33,8 @@ Examples:
   torchrun --standalone --nproc_per_node=2 -m t2igan train -c reed_cpu --data CACHE --out runs/ddp
 \b
 Presets: reed_paper (Reed et al. 2016), reed_port (widths 64, no residual blocks), reed_cpu (synthetic flowers on a
-CPU), reed_tiny (seconds; smoke tests), stackgan_stage{1,2}_{cpu,cub,oxford}, stackganpp_{cpu,uncond_cpu,cub,oxford}.
+CPU), reed_tiny (seconds; smoke tests), stackgan_stage{1,2}_{cpu,cub,oxford},
+stackganpp_{cpu,cpu256,uncond_cpu,cub,oxford}.
 Variants (reed): --set loss.variant=gan|gan-cls|gan-int|gan-int-cls. A key the model family does not use is refused.
 See docs/training.md for every option and its source.
 """

@@ -3,16 +3,16 @@
 Zhang et al., "StackGAN++: Realistic Image Synthesis with Stacked Generative Adversarial Networks", TPAMI 2018
 (arXiv:1710.10916), following the authors' release (`StackGAN-v2/code/model.py`):
 
-- Conditioning Augmentation (§5.1, StackGAN §3.2): FC(φ_t → 4·Ng) + GLU → (μ, log σ²), ĉ = μ + σ ⊙ ε, with the
-  KL term of StackGAN Eq. (2) in the G loss.
+- Conditioning Augmentation (StackGAN §3.2): FC(φ_t → 4·Ng) + GLU → (μ, log σ²), ĉ = μ + σ ⊙ ε, with the KL term
+  of StackGAN Eq. (2) in the G loss.
 - h₀ = F₀(ĉ, z): FC to 4×4×(16·GF_DIM) + BN + GLU, then up-blocks (nearest ×2, conv3×3 → 2C, BN, GLU) to the
   base size (64). Branch i > 0: hᵢ = Fᵢ(hᵢ₋₁, ĉ): concat ĉ replicated spatially, conv3×3 → 2C + BN + GLU,
-  R_NUM (2) residual blocks, one up-block (C → C/2). Each branch has its own conv3×3 + tanh to an image sᵢ (Eq. 7).
+  R_NUM (2) residual blocks, one up-block (C → C/2). Each branch has its own conv3×3 + tanh to an image sᵢ (§4.1).
 - Text-conditioned: ĉ is the CA code. Unconditional mode (``conditional=False``): no text at all, and the later
   branches concatenate z where ĉ would be (as the release).
 - Dᵢ (one per scale): `StackGanDiscriminator` with a conditional head on μ (detached) and an unconditional head;
-  unconditional mode has the unconditional head only. The joint conditional + unconditional losses (Eqs. 8–9) and
-  the colour-consistency regulariser L_C = λ₁‖μ_sᵢ − μ_sᵢ₋₁‖² + λ₂‖Σ_sᵢ − Σ_sᵢ₋₁‖²_F (Eq. 10) are in
+  unconditional mode has the unconditional head only. The joint conditional + unconditional losses (§4.2) and
+  the colour-consistency regulariser L_C = λ₁‖μ_sᵢ − μ_sᵢ₋₁‖² + λ₂‖Σ_sᵢ − Σ_sᵢ₋₁‖²_F (§4.3) are in
   `t2igan.losses.stackgan`; the training system also keeps the EMA generator the release samples from.
 """
 
@@ -108,7 +108,6 @@ RETIRED_KEYS = {
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},  # GF_DIM = DF_DIM = 64, Ng 128, z 100, R_NUM 2, 64/128/256
     "cpu": {"gf_dim": 16, "df_dim": 16, "condition_dim": 64, "base_size": 64, "branch_num": 2},
-    "cpu256": {"gf_dim": 8, "df_dim": 8, "condition_dim": 64, "r_num": 1, "base_size": 64, "branch_num": 3},
     "tiny": {"gf_dim": 4, "df_dim": 8, "r_num": 1, "condition_dim": 8, "z_dim": 16, "base_size": 16,
              "branch_num": 2},
 }  # fmt: skip

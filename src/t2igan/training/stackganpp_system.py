@@ -4,9 +4,9 @@
     t2igan train --config stackganpp_cpu --data CACHE --set model.conditional=false   # unconditional mode
 
 All branches and their discriminators train together (StackGAN++ §4). One step = one D update of every branch, then
-one G update: per branch the joint conditional + unconditional D loss (Eq. 8; the mismatched pair's image is real, so
-its unconditional label is "real"), Σ branches of the G loss (Eq. 9) + λ·KL (``loss.kl_weight``) + colour consistency
-between consecutive branches (Eq. 10, ``loss.color_lambda``; 0 = off), then the EMA of G (``optim.ema``, 0.999 in the
+one G update: per branch the joint conditional + unconditional D loss (§4.2; the mismatched pair's image is real, so
+its unconditional label is "real"), Σ branches of the G loss + λ·KL (``loss.kl_weight``) + colour consistency
+between consecutive branches (§4.3, ``loss.color_lambda``; 0 = off), then the EMA of G (``optim.ema``, 0.999 in the
 release) that is sampled and exported. The D regularisers of `StackGanSystem` (R1, MA-GP, instance noise) apply to
 every branch. The batch needs images at the finest size (``data.size``); the coarser scales are antialiased resizes of
 the same crop. z, ε and the instance noise come from ``step_generator(step)``, so resume is exact.
