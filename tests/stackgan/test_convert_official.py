@@ -209,6 +209,13 @@ def test_pickle_bearing_file_is_refused(tmp_path, capsys) -> None:
     assert "refused" in err and "weights_only" in err
 
 
+def test_the_other_release_is_named(tmp_path, capsys) -> None:
+    v1 = _save(ref.stage1_g(4, COND, Z, TEXT), tmp_path / "v1.pth")
+    v2 = _save(ref.g_net(4, COND, Z, TEXT, r_num=1, branches=1), tmp_path / "v2.pth", data_parallel=True)
+    assert "use: t2igan convert stackgan …" in _cli(capsys, "stackgan-v2", str(v1), "--out", str(tmp_path / "a"))
+    assert "use: t2igan convert stackgan-v2" in _cli(capsys, "stackgan", str(v2), "--out", str(tmp_path / "b"))
+
+
 def test_not_a_state_dict_and_existing_out_are_refused(tmp_path, capsys) -> None:
     torch.save([torch.zeros(2)], tmp_path / "list.pth")
     assert "not a state_dict" in _cli(capsys, "stackgan", str(tmp_path / "list.pth"), "--out", str(tmp_path / "o"))

@@ -125,6 +125,8 @@ def _divide(total: int, by: int, key: str, shape: tuple[int, ...]) -> int:
 def stackgan_g_config(state: dict[str, torch.Tensor]) -> StackGanConfig:
     """The `StackGanConfig` of a ``STAGE1_G`` / ``STAGE2_G`` state dict (stage told by the ``STAGE1_G.`` keys)."""
     what = "StackGAN-Pytorch STAGE1_G/STAGE2_G"
+    if "h_net1.fc.0.weight" in state:
+        raise T2IError("this is a StackGAN-v2 G_NET state dict", hint="use: t2igan convert stackgan-v2 …")
     stage = 2 if any(k.startswith("STAGE1_G.") for k in state) else 1
     s1 = "STAGE1_G." if stage == 2 else ""
     ca = _shape(state, f"{s1}ca_net.fc.weight", what, 2)
@@ -197,6 +199,8 @@ def stackganpp_g_config(state: dict[str, torch.Tensor]) -> StackGanPPConfig:
     """The `StackGanPPConfig` of a ``G_NET`` state dict (``module.`` already stripped); no ``ca_net`` keys means
     the unconditional mode (B_CONDITION False)."""
     what = "StackGAN-v2 G_NET"
+    if "fc.0.weight" in state or any(k.startswith("STAGE1_G.") for k in state):
+        raise T2IError("this is a StackGAN-Pytorch STAGE1_G/STAGE2_G state dict", hint="use: t2igan convert stackgan …")
     fc = _shape(state, "h_net1.fc.0.weight", what, 2)
     params = {"gf_dim": _divide(fc[0], 16 * 4 * 4 * 2, "h_net1.fc.0.weight", fc), "conditional": False}
     if "ca_net.fc.weight" in state:
