@@ -71,16 +71,19 @@ def test_stage2_without_stage1_is_a_user_error(sg_config, blobs32) -> None:
         Trainer(sg_config("model.name=stackgan", "model.stage=1", "data.size=32"), blobs32, **QUIET)
 
 
-def test_stackgan_resume_is_exact(sg_config, blobs16) -> None:
-    opts = ["model.name=stackgan", "model.stage=1", "data.size=16", "train.steps=6", "train.ckpt_every=3",
-            "train.export=false", "optim.decay_every_epochs=1"]  # fmt: skip
-    full = Trainer(sg_config(*opts, run="full"), blobs16, **QUIET)
+@pytest.mark.parametrize("family", ["stackgan", "stackgan++"])
+def test_resume_through_the_trainer_is_exact(sg_config, blobs16, blobs32, family: str) -> None:
+    model = ["model.name=stackgan", "model.stage=1", "data.size=16"] if family == "stackgan" else [
+        "model.name=stackgan++", "data.size=32", "optim.ema=0.9", "loss.r1=1", "loss.r1_every=2"]  # fmt: skip
+    data = blobs16 if family == "stackgan" else blobs32
+    opts = [*model, "train.steps=6", "train.ckpt_every=3", "train.export=false", "optim.decay_every_epochs=1"]
+    full = Trainer(sg_config(*opts, run="full"), data, **QUIET)
     full.fit()
     cfg = sg_config(*opts, run="split")
-    first = Trainer(cfg, blobs16, **QUIET)
+    first = Trainer(cfg, data, **QUIET)
     first.total_steps = 3
     first.fit()
-    second = Trainer(cfg, blobs16, resume=True, **QUIET)
+    second = Trainer(cfg, data, resume=True, **QUIET)
     second.fit()
     a, b = _state(full), _state(second)
     assert a.keys() == b.keys()
