@@ -4,8 +4,9 @@ Prints ONE JSON line. For each model — Stage-I (batch 64, 64 px), Stage-II (ba
 branches 64/128/256, batch 24) at GF_DIM 128 / DF_DIM 64 / R_NUM 4 (StackGAN++: GF_DIM = DF_DIM = 64, R_NUM 2) on
 random inputs — it reports FLOPs per step (`torch.utils.flop_counter`, forward + backward of one D and one G
 update), the median seconds per step, images/s and the achieved FLOP/s, for fp32 and for bf16 autocast +
-channels_last. Steps are the library's lean steps (`t2igan.training.stackgan_steps`): fake detached for D, D frozen
-in the G update, real features reused for mismatched pairs, fused nearest-upsample + conv3×3.
+channels_last. Steps are the library's lean steps (`StackGanSystem` / `StackGanPPSystem.train_step`, paper presets,
+no EMA): fake detached for D, D frozen in the G update, real features reused for mismatched pairs, fused
+nearest-upsample + conv3×3.
 
 Reference points (official PyTorch code on this machine kind, from issue 5): Stage-I 11.1 img/s, Stage-II 0.86,
 StackGAN++ 0.60; targets 28, 1.7, 1.5. Timings on a shared machine swing with load: the JSON carries the load
@@ -27,6 +28,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,25 +37,34 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from t2igan.models.stackgan import StackGanConfig
-from t2igan.models.stackganpp import StackGanPPConfig
 from t2igan.sampling.stages import eval_caption_embeddings, eval_real_images, load_stage_generator
-from t2igan.training.stackgan_steps import OptimSettings, StackGanPPSteps, StackGanSteps
+from t2igan.training.config import load_config
+from t2igan.training.export import export_pretrained
+from t2igan.training.system import GanSystem, get_system_class
 
 PAPER = {
     "stage1": {"batch": 64, "official_img_s": 11.1, "official_gflop": 659, "target_img_s": 28.0},
     "stage2": {"batch": 8, "official_img_s": 0.86, "official_gflop": 1030, "target_img_s": 1.7},
     "stackganpp": {"batch": 24, "official_img_s": 0.60, "official_gflop": 3423, "target_img_s": 1.5},
 }
-VARIANTS = {"fp32": OptimSettings(), "bf16_channels_last": OptimSettings(precision="bf16", channels_last=True)}
+VARIANTS = {
+    "fp32": ["train.precision=fp32", "train.channels_last=false"],
+    "bf16_channels_last": ["train.precision=bf16", "train.channels_last=true"],
+}
+PRESETS = {"stage1": "stackgan_stage1_cub", "stage2": "stackgan_stage2_cub", "stackganpp": "stackganpp_cub"}
 
 
-def build(model: str, optim: OptimSettings) -> StackGanSteps | StackGanPPSteps:
-    if model == "stage1":
-        return StackGanSteps(StackGanConfig(stage=1), optim, seed=0)
+def build(model: str, variant: list[str]) -> GanSystem:
+    """The paper-setting system of ``model`` (Stage-II on a randomly initialised Stage-I, exported to a temp dir)."""
+    sets = [*variant, "optim.ema=0"]
     if model == "stage2":
-        return StackGanSteps(StackGanConfig(stage=2), optim, seed=0)
-    return StackGanPPSteps(StackGanPPConfig(branch_num=3), optim, seed=0)
+        with tempfile.TemporaryDirectory(prefix="stackgan_bench_") as folder:
+            stage1 = build("stage1", variant).generator_for_export()
+            export_pretrained(stage1, Path(folder) / "pretrained", model_name="stackgan")
+            cfg = load_config(PRESETS[model], [*sets, f"model.stage1={folder}"])
+            return get_system_class(cfg.model.name)(cfg, 1024, torch.device("cpu"))
+    cfg = load_config(PRESETS[model], sets)
+    return get_system_class(cfg.model.name)(cfg, 1024, torch.device("cpu"))
 
 
 def random_batch(model: str, batch: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -66,10 +77,10 @@ def random_batch(model: str, batch: int, seed: int = 0) -> dict[str, torch.Tenso
 
 
 def count_flops(model: str) -> float:
-    steps = build(model, OptimSettings())
+    system = build(model, VARIANTS["fp32"])
     batch = random_batch(model, PAPER[model]["batch"])
     with FlopCounterMode(display=False) as fc:
-        steps.train_step(batch)
+        system.train_step(batch, 0)
     return fc.get_total_flops()
 
 
@@ -80,12 +91,12 @@ def log(msg: str) -> None:
 
 
 def time_steps(model: str, variant: str, n_steps: int, warmup: int) -> list[float]:
-    steps = build(model, VARIANTS[variant])
+    system = build(model, VARIANTS[variant])
     batch = random_batch(model, PAPER[model]["batch"])
     times = []
     for i in range(warmup + n_steps):
         t0 = time.perf_counter()
-        steps.train_step(batch)
+        system.train_step(batch, i)
         dt = time.perf_counter() - t0
         log(f"{model} {variant} step {i} {'(warm-up) ' if i < warmup else ''}{dt:.2f} s")
         if i >= warmup:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from t2igan.training.config import TrainConfig, load_config
+
+sys.path.insert(0, str(Path(__file__).parent))  # stackgan_official_reference
 
 
 class BlobDataset:
@@ -65,3 +69,9 @@ def blobs16() -> BlobDataset:
 @pytest.fixture
 def blobs32() -> BlobDataset:
     return BlobDataset(size=32)
+
+
+@pytest.fixture
+def make_blobs() -> type[BlobDataset]:
+    """`BlobDataset` itself, for other sizes: ``make_blobs(n=16, size=64)``."""
+    return BlobDataset

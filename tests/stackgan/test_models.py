@@ -63,27 +63,47 @@ def test_paper_discriminator_widths() -> None:
     assert StackGanDiscriminator(64, 64, 128, uncond_head=False).feature_dim == 512
 
 
-def test_ca_off_is_deterministic_and_on_varies() -> None:
+def test_ca_noise_is_an_input_and_ca_mean_turns_it_off() -> None:
     g = StackGanGenerator(StackGanConfig(stage=2, stage1_size=16, stage2_size=32, r_num=1, **TINY)).eval()
     z, t = torch.randn(2, 6), torch.randn(2, 12)
+    assert g.ca_noise_dims == [4, 4]  # one ε per CA: Stage-I, Stage-II
+    eps = [torch.randn(2, 4), torch.randn(2, 4)]
+    a, b = g(z, t, eps=eps), g(z, t, eps=eps)
+    assert torch.equal(a[1], b[1])  # the noise is the caller's: same ε, same image
+    other = g(z, t, eps=[eps[0], torch.randn(2, 4)])
+    assert torch.equal(other[0], a[0]) and not torch.equal(other[1], a[1])  # Stage-II's own ε moves Stage-II only
     gen = torch.Generator().manual_seed(1)
-    a = g(z, t, generator=gen)[1]
-    b = g(z, t, generator=gen)[1]
-    assert not torch.equal(a, b)  # same z and caption still vary through CA sampling
-    # without a generator (the pipeline's seeds), ε is a function of each z row: reproducible and batch-independent
-    assert torch.equal(g(z, t)[1], g(z, t)[1])
-    torch.testing.assert_close(g(z[1:], t[1:])[1], g(z, t)[1][1:])
+    assert not torch.equal(g(z, t, generator=gen)[1], g(z, t, generator=gen)[1])
     g.use_ca_mean = True
-    assert g.use_ca_mean
-    c, d = g(z, t, generator=gen)[1], g(z, t, generator=gen)[1]
-    assert torch.equal(c, d)
+    assert g.use_ca_mean and g.ca_noise_dims == []
+    assert torch.equal(g(z, t, eps=eps)[1], g(z, t, generator=gen)[1])  # ĉ = μ: ε ignored
 
 
-def test_ca_reparameterisation() -> None:
-    ca = ConditioningAugmentation(5, 3)
+def test_pipeline_ca_noise_follows_the_seed_not_the_batch() -> None:
+    from t2igan.sampling import T2IPipeline
+
+    pipe = T2IPipeline(StackGanPPGenerator(StackGanPPConfig(base_size=16, branch_num=2, r_num=1, **TINY)))
+    emb = torch.randn(2, 12)
+    out = pipe(["a", "b"], num_images_per_prompt=2, seeds=[5, 6], output_type="pt", text_embeddings=emb)
+    alone = pipe(["b"], num_images_per_prompt=1, seeds=[6], output_type="pt", text_embeddings=emb[1:])
+    torch.testing.assert_close(alone.images[0], out.images[3])
+    z = pipe.prepare_latents(1, seeds=[6])
+    same_z = pipe.generate(z, emb[1:], ca_noise=pipe.prepare_ca_noise(1, seeds=[7]))[-1]
+    assert not torch.allclose(same_z[0], alone.images[0])  # another seed's ε: another image for the same z
+
+
+def test_ca_reparameterisation_and_glu_variant() -> None:
+    """ĉ = μ + σ ⊙ ε with (μ, log σ²) the two halves of ReLU(FC φ) — or of GLU(FC φ) with FC → 4·Ng (StackGAN++)."""
     t, eps = torch.randn(4, 5), torch.randn(4, 3)
-    c, mu, logvar = ca(t, eps=eps)
-    torch.testing.assert_close(c, mu + eps * torch.exp(0.5 * logvar))
+    for glu in (False, True):
+        ca = ConditioningAugmentation(5, 3, glu=glu)
+        h = ca.fc(t)
+        h = h[:, :6] * torch.sigmoid(h[:, 6:]) if glu else torch.relu(h)
+        c, mu, logvar = ca(t, eps=eps)
+        assert ca.fc.out_features == (12 if glu else 6)
+        torch.testing.assert_close(mu, h[:, :3])
+        torch.testing.assert_close(logvar, h[:, 3:])
+        torch.testing.assert_close(c, h[:, :3] + eps * torch.exp(0.5 * h[:, 3:]))
 
 
 @pytest.mark.parametrize("conditional", [True, False])

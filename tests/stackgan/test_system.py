@@ -38,13 +38,13 @@ def test_stage1_then_stage2_export_all_stages(sg_config, blobs16, blobs32, tmp_p
 
     cfg2 = sg_config("model.name=stackgan", "model.stage=2", f"model.stage1={cfg1.run_dir}", "data.size=32", run="s2")
     trainer = Trainer(cfg2, blobs32, **QUIET)
-    stage1_before = {k: v.clone() for k, v in trainer.system.steps.G.stage1.state_dict().items()}
+    stage1_before = {k: v.clone() for k, v in trainer.system.G.stage1.state_dict().items()}
     for k, v in g1.stage1.state_dict().items():
         assert torch.equal(stage1_before[k], v), k  # Stage-I loaded from the Stage-I run
     trainer.fit()
     rows = _metrics(Path(cfg2.run_dir))
     assert all(np.isfinite(r["loss_d"]) and np.isfinite(r["loss_g"]) for r in rows)
-    for k, v in trainer.system.steps.G.stage1.state_dict().items():
+    for k, v in trainer.system.G.stage1.state_dict().items():
         assert torch.equal(stage1_before[k], v), k  # …and left frozen
     g2 = load_generator(Path(cfg2.run_dir) / "pretrained")
     imgs = g2(torch.randn(2, g2.z_dim), torch.randn(2, 12))
@@ -71,16 +71,19 @@ def test_stage2_without_stage1_is_a_user_error(sg_config, blobs32) -> None:
         Trainer(sg_config("model.name=stackgan", "model.stage=1", "data.size=32"), blobs32, **QUIET)
 
 
-def test_stackgan_resume_is_exact(sg_config, blobs16) -> None:
-    opts = ["model.name=stackgan", "model.stage=1", "data.size=16", "train.steps=6", "train.ckpt_every=3",
-            "train.export=false", "optim.decay_every_epochs=1"]  # fmt: skip
-    full = Trainer(sg_config(*opts, run="full"), blobs16, **QUIET)
+@pytest.mark.parametrize("family", ["stackgan", "stackgan++"])
+def test_resume_through_the_trainer_is_exact(sg_config, blobs16, blobs32, family: str) -> None:
+    model = ["model.name=stackgan", "model.stage=1", "data.size=16"] if family == "stackgan" else [
+        "model.name=stackgan++", "data.size=32", "optim.ema=0.9", "loss.r1=1", "loss.r1_every=2"]  # fmt: skip
+    data = blobs16 if family == "stackgan" else blobs32
+    opts = [*model, "train.steps=6", "train.ckpt_every=3", "train.export=false", "optim.decay_every_epochs=1"]
+    full = Trainer(sg_config(*opts, run="full"), data, **QUIET)
     full.fit()
     cfg = sg_config(*opts, run="split")
-    first = Trainer(cfg, blobs16, **QUIET)
+    first = Trainer(cfg, data, **QUIET)
     first.total_steps = 3
     first.fit()
-    second = Trainer(cfg, blobs16, resume=True, **QUIET)
+    second = Trainer(cfg, data, resume=True, **QUIET)
     second.fit()
     a, b = _state(full), _state(second)
     assert a.keys() == b.keys()
@@ -91,7 +94,7 @@ def test_stackgan_resume_is_exact(sg_config, blobs16) -> None:
 
 @pytest.mark.parametrize("conditional", [True, False])
 def test_stackganpp_trains_and_exports(sg_config, blobs32, conditional: bool) -> None:
-    cfg = sg_config("model.name=stackgan++", f"model.conditional={str(conditional).lower()}", "model.color_lambda=1",
+    cfg = sg_config("model.name=stackgan++", f"model.conditional={str(conditional).lower()}", "loss.color_lambda=1",
                     "data.size=32", "optim.ema=0.9", run=f"pp{conditional}")  # fmt: skip
     trainer = Trainer(cfg, blobs32, **QUIET)
     out = trainer.fit()

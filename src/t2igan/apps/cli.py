@@ -19,6 +19,7 @@ from t2igan.utils.errors import T2IError
 
 # name → "module:attribute" of a click command or group.
 SUBCOMMANDS: dict[str, str] = {
+    "convert": "t2igan.apps.cli_convert:convert",
     "data": "t2igan.apps.cli_data:data",
     "encode": "t2igan.apps.cli_encode:encode",
     "serve": "t2igan.apps.serve:serve",

@@ -34,8 +34,9 @@ Examples:
   torchrun --standalone --nproc_per_node=2 -m t2igan train -c reed_cpu --data CACHE --out runs/ddp
 \b
 Presets: reed_paper (Reed et al. 2016), reed_port (widths 64, no residual blocks), reed_cpu (synthetic flowers on a
-CPU), reed_tiny (seconds; smoke tests), stackgan_stage{1,2}_{cpu,cub,oxford}, stackganpp_{cpu,uncond_cpu,cub,oxford}.
-Variants: --set loss.variant=gan|gan-cls|gan-int|gan-int-cls.
+CPU), reed_tiny (seconds; smoke tests), stackgan_stage{1,2}_{cpu,cub,oxford},
+stackganpp_{cpu,cpu256,uncond_cpu,cub,oxford}.
+Variants (reed): --set loss.variant=gan|gan-cls|gan-int|gan-int-cls. A key the model family does not use is refused.
 See docs/training.md for every option and its source.
 """
 
@@ -138,8 +139,9 @@ def _train(cfg: TrainConfig, resume: bool) -> None:
             cfg, dist=dist, resume=resume, log=lambda m: click.echo(m, err=True), callbacks=[hook] if hook else []
         )
         if trainer.is_main:
+            variant = f"/{cfg.loss.variant}" if "loss.variant" in trainer.system.honoured_keys else ""
             click.echo(
-                f"training {cfg.model.name}/{cfg.loss.variant} for {trainer.total_steps} steps "
+                f"training {cfg.model.name}{variant} for {trainer.total_steps} steps "
                 f"({trainer.steps_per_epoch} per epoch) → {trainer.run_dir}",
                 err=True,
             )

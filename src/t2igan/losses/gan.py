@@ -107,6 +107,17 @@ def matching_aware_gp(
     return weight * norm.pow(power).mean()
 
 
+def r1_penalty(real_logits: torch.Tensor, images: torch.Tensor, *, gamma: float) -> torch.Tensor:
+    """R1 of Mescheder et al. 2018 (Eq. (9)): γ/2 · E[‖∇_x D(x)‖²] on real data (here: real *matching* pairs).
+
+    ``real_logits`` must have been computed from ``images`` that require grad; the graph is kept
+    (``create_graph=True``) so the penalty's gradient reaches D's weights. StyleGAN2 applies it lazily: every k-th
+    D step with γ·k (pass ``gamma=γ·k``).
+    """
+    (grad,) = torch.autograd.grad(real_logits.float().sum(), images, create_graph=True)
+    return 0.5 * gamma * grad.float().pow(2).flatten(1).sum(dim=1).mean()
+
+
 def interpolate_embeddings(
     text_emb: torch.Tensor, n: int, *, beta: float = 0.5, generator: torch.Generator | None = None
 ) -> torch.Tensor:
@@ -123,15 +134,6 @@ def interpolate_embeddings(
     i = perm[:half].repeat((n + half - 1) // half)[:n]
     j = perm[half : 2 * half].repeat((n + half - 1) // half)[:n]
     return beta * text_emb[i] + (1.0 - beta) * text_emb[j]
-
-
-def r1_penalty(real_logits: torch.Tensor, images: torch.Tensor, *, gamma: float) -> torch.Tensor:
-    """R1 (Mescheder et al., ICML 2018, Eq. (9)): γ/2 · E[‖∇_x D(x, t)‖²] on real (matching) pairs.
-
-    ``real_logits`` must come from ``images`` that require grad; the graph is kept so the penalty trains D.
-    """
-    (gx,) = torch.autograd.grad(real_logits.float().sum(), (images,), create_graph=True)
-    return 0.5 * gamma * gx.float().pow(2).flatten(1).sum(dim=1).mean()
 
 
 def mode_seeking_loss(fake_a: torch.Tensor, fake_b: torch.Tensor, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:

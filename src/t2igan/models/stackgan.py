@@ -4,19 +4,22 @@ Zhang et al., "StackGAN: Text to Photo-realistic Image Synthesis with Stacked Ge
 ICCV 2017 (arXiv:1612.03242). Layer for layer this follows the authors' PyTorch release (`code/model.py`):
 
 - **Conditioning Augmentation** (§3.2): a text embedding φ_t gives μ(φ_t), log σ²(φ_t) through FC + ReLU, and the
-  condition is sampled by reparameterisation ĉ = μ + σ ⊙ ε, ε ~ N(0, I). The KL term that keeps N(μ, Σ) near
-  N(0, I) (eq. 2, weighted by λ in eqs. 4 and 6) lives in `t2igan.losses.stackgan.kl_loss`.
+  condition is sampled by reparameterisation ĉ = μ + σ ⊙ ε, ε ~ N(0, I). The KL term
+  D_KL(N(μ(φ_t), Σ(φ_t)) ‖ N(0, I)) of Eq. (2), weighted by λ in the generator losses Eqs. (4) and (6), is
+  `t2igan.losses.stackgan.kl_loss`. The noise ε is an input (``eps`` or a seeded ``torch.Generator``): the pipeline
+  and the training system supply it.
 - **Stage-I** (§3.3): concat(z, ĉ₀) → FC to 4×4×(8·GF_DIM) → up-blocks (nearest ×2, conv3×3, BN, ReLU) → conv3×3
-  → tanh at 64×64. D: strided convs down to 4×4, μ (detached) replicated 4×4 and concatenated, conv3×3 + BN +
-  LeakyReLU, conv4×4 → logit.
+  → tanh at 64×64; trained by Eqs. (3) (D) and (4) (G). D: strided convs down to 4×4, μ (detached) replicated 4×4
+  and concatenated, conv3×3 + BN + LeakyReLU, conv4×4 → logit.
 - **Stage-II** (§3.4): Stage-I frozen; its image is encoded (conv3×3, two strided convs) to 16×16×(4·GF_DIM), its own
-  CA code ĉ is replicated and concatenated, conv3×3 + BN + ReLU, R_NUM residual blocks, up-blocks to 256×256.
-  D: strided convs to 4×4×(32·DF_DIM), conv3×3 back to 8·DF_DIM, conditional logit and (as in the PyTorch release)
-  an unconditional logit.
+  CA code ĉ is replicated and concatenated, conv3×3 + BN + ReLU, R_NUM residual blocks, up-blocks to 256×256;
+  trained by Eqs. (5) and (6). D: strided convs to 4×4×(32·DF_DIM), conv3×3 back to 8·DF_DIM, conditional logit
+  and (as in the PyTorch release) an unconditional logit.
 
 Sizes are configurable (`stage1_size`, `stage2_size`, powers of two) so that CPU presets (e.g. 64 → 128) and tests
-(16 → 32, widths 8) use the very same classes. Discriminators return *logits*; the losses use BCE-with-logits,
-which equals the release's Sigmoid + BCELoss but is numerically stable.
+(16 → 32, widths 8) use the very same classes; `PRESETS` names them (``paper`` = the release's birds settings).
+Discriminators return *logits*; the losses use BCE-with-logits, which equals the release's Sigmoid + BCELoss but is
+numerically stable.
 
 Speed: ``fused_upsample`` computes "nearest ×2 then conv3×3" as one stride-2 transposed 4×4 convolution whose kernel
 is folded from the same 3×3 weights at every call (`UpsampleConv3x3`). The function and the parameters are exactly
@@ -47,8 +50,9 @@ __all__ = [
     "StageIIGenerator",
     "UpBlock",
     "UpsampleConv3x3",
-    "ca_noise_from_z",
     "init_weights",
+    "stackgan_config",
+    "stackgan_discriminator",
 ]
 
 
@@ -68,8 +72,6 @@ class StackGanConfig:
     stage2_size: int = 256
     uncond_head: bool = True  # Stage-II D's extra unconditional logit (PyTorch release)
     fused_upsample: bool = True  # same function, fewer FLOPs (see module docstring)
-    kl_weight: float = 2.0  # λ in eqs. 4 and 6 (training knob, kept with the model it shaped)
-    stage1: str = ""  # stage=2 training: Stage-I run folder / pretrained folder / checkpoint to load and freeze
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes carried with saved configs
 
     def __post_init__(self) -> None:
@@ -99,11 +101,38 @@ class StackGanConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StackGanConfig:
+        """From saved JSON; training settings that older exports carried (``kl_weight``, ``stage1``) are dropped."""
+        d = {k: v for k, v in d.items() if k not in RETIRED_KEYS}
         known = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(d) - known)
         if unknown:
             raise T2IError(f"unknown StackGAN config keys {unknown}", hint=f"known keys: {sorted(known)}")
         return cls(**d)
+
+
+# Training settings that older versions kept in the model config, and where they are now.
+RETIRED_KEYS = {"kl_weight": "loss.kl_weight", "stage1": "model.stage1"}
+
+# model.preset → architecture overrides; the dataclass defaults are the release's birds/flowers settings.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},  # GF_DIM 128, DF_DIM 64, Ng 128, z 100, R_NUM 4, 64 → 256
+    "cpu": {"gf_dim": 32, "df_dim": 32, "r_num": 2, "condition_dim": 64, "stage1_size": 64, "stage2_size": 128},
+    "tiny": {"gf_dim": 8, "df_dim": 8, "r_num": 1, "condition_dim": 8, "z_dim": 16, "stage1_size": 16,
+             "stage2_size": 32},
+}  # fmt: skip
+
+
+def stackgan_config(preset: str | None = "paper", **params: Any) -> StackGanConfig:
+    """A `StackGanConfig` from a named preset plus overrides (unknown keys or presets → `T2IError`)."""
+    return StackGanConfig.from_dict({**_preset(PRESETS, preset, "StackGAN"), **params})
+
+
+def _preset(presets: dict[str, dict[str, Any]], name: str | None, family: str) -> dict[str, Any]:
+    if name is None:
+        return {}
+    if name not in presets:
+        raise T2IError(f"unknown {family} preset {name!r}", hint=f"choose from {sorted(presets)}")
+    return dict(presets[name])
 
 
 # --------------------------------------------------------------------------------------------------- blocks
@@ -187,13 +216,15 @@ class ResBlock(nn.Module):
 class ConditioningAugmentation(nn.Module):
     """Conditioning Augmentation (StackGAN §3.2): φ_t → (μ, log σ²) by FC + ReLU; ĉ = μ + σ ⊙ ε, ε ~ N(0, I).
 
+    ``glu=True`` is StackGAN++'s variant: FC to 4·Ng, GLU (halving to 2·Ng), then the same split into (μ, log σ²).
     ``sample=False`` (or ``module.sample = False`` at test time) returns ĉ = μ: fixed caption + fixed z → fixed
     image. Noise comes from ``eps`` or ``generator`` so that training and sampling are reproducible.
     """
 
-    def __init__(self, text_dim: int, condition_dim: int) -> None:
+    def __init__(self, text_dim: int, condition_dim: int, *, glu: bool = False) -> None:
         super().__init__()
-        self.fc = nn.Linear(text_dim, 2 * condition_dim)
+        self.fc = nn.Linear(text_dim, (4 if glu else 2) * condition_dim)
+        self.act: nn.Module = nn.GLU(dim=1) if glu else nn.ReLU()
         self.condition_dim = condition_dim
         self.sample = True
 
@@ -204,29 +235,13 @@ class ConditioningAugmentation(nn.Module):
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return ``(ĉ, μ, log σ²)``, each ``[B, condition_dim]``."""
-        h = F.relu(self.fc(text_emb))
+        h = self.act(self.fc(text_emb))
         mu, logvar = h[:, : self.condition_dim], h[:, self.condition_dim :]
         if not self.sample:
             return mu, mu, logvar
         if eps is None:
             eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + eps * torch.exp(0.5 * logvar), mu, logvar
-
-
-def ca_noise_from_z(z: torch.Tensor, dim: int, salt: int = 0) -> torch.Tensor:
-    """Per-row CA noise ε ``[B, dim]`` seeded by the bytes of each z row: a caption + seed gives one image at test time.
-
-    Used when sampling (eval mode) without an explicit generator, so that `T2IPipeline` seeds stay reproducible
-    whatever the batch; pass a ``generator`` instead to vary ĉ for a fixed z.
-    """
-    import hashlib
-
-    rows = z.detach().float().cpu().numpy()
-    out = []
-    for row in rows:
-        seed = int.from_bytes(hashlib.sha256(row.tobytes() + bytes([salt])).digest()[:8], "little") >> 1
-        out.append(torch.randn(dim, generator=torch.Generator().manual_seed(seed)))
-    return torch.stack(out).to(device=z.device, dtype=torch.float32)
 
 
 def _log2(n: int) -> int:
@@ -293,6 +308,14 @@ class StackGanDiscriminator(nn.Module):
         return self.uncond_logits(features) if mu is None else self.cond_logits(features, mu)
 
 
+def stackgan_discriminator(config: StackGanConfig) -> StackGanDiscriminator:
+    """The discriminator of ``config``'s last stage: Stage-I D (conditional logit only) at ``stage1_size``, or
+    Stage-II D at ``stage2_size`` (plus the unconditional logit with ``uncond_head``, as the PyTorch release)."""
+    size = config.stage2_size if config.stage == 2 else config.stage1_size
+    uncond = config.uncond_head and config.stage == 2
+    return StackGanDiscriminator(size, config.df_dim, config.condition_dim, uncond_head=uncond)
+
+
 # --------------------------------------------------------------------------------------------------- generators
 class StageIGenerator(nn.Module):
     """Stage-I G (StackGAN §3.3): sketch shape and colours at ``stage1_size`` from z and ĉ₀."""
@@ -356,8 +379,10 @@ class StageIIGenerator(nn.Module):
         self.residual = nn.Sequential(*[ResBlock(ngf * 4) for _ in range(config.r_num)])
         ups, ch = [], ngf * 4
         for _ in range(_log2(config.stage2_size // (config.stage1_size // 4))):
-            ups.append(UpBlock(ch, max(ch // 2, 4), fused=config.fused_upsample))
-            ch = max(ch // 2, 4)
+            if ch < 2:
+                raise T2IError("model.gf_dim is too small for this Stage-II size", hint="raise model.gf_dim")
+            ups.append(UpBlock(ch, ch // 2, fused=config.fused_upsample))
+            ch //= 2
         self.upsample = nn.Sequential(*ups)
         self.to_image = nn.Sequential(conv3x3(ch, 3), nn.Tanh())
         init_weights(self)
@@ -425,6 +450,12 @@ class StackGanGenerator(Pretrained, nn.Module):
         sizes = [self.config.stage1_size]
         return [*sizes, self.config.stage2_size] if self.stage2 is not None else sizes
 
+    @property
+    def ca_noise_dims(self) -> list[int]:
+        """Sizes of the ε each call draws, one per sampling CA (Stage-I, then Stage-II); [] with ``use_ca_mean``."""
+        cas = [self.stage1.ca] + ([self.stage2.ca] if self.stage2 is not None else [])
+        return [ca.condition_dim for ca in cas if ca.sample]
+
     def generate(
         self,
         z: torch.Tensor,
@@ -432,15 +463,17 @@ class StackGanGenerator(Pretrained, nn.Module):
         eps: list[torch.Tensor] | None = None,
         generator: torch.Generator | None = None,
     ) -> StackGanGeneratorOutput:
-        """All stages with their CA statistics. ``eps``: one noise tensor per CA (optional)."""
+        """All stages with their CA statistics.
+
+        ε of each CA comes from ``eps`` (one ``[B, Ng]`` tensor per CA, Stage-I first), else from ``generator``,
+        else from the global RNG (as the release does).
+        """
         if z.shape[1] != self.z_dim or text_emb.shape[1] != self.text_dim:
             raise ValueError(
                 f"StackGAN generator wants z [B,{self.z_dim}] and text [B,{self.text_dim}], "
                 f"got {tuple(z.shape)} and {tuple(text_emb.shape)}"
             )
-        e = eps or [None, None]
-        if eps is None and generator is None and not self.training:
-            e = [ca_noise_from_z(z, self.config.condition_dim, salt) for salt in (1, 2)]
+        e: list[torch.Tensor | None] = [*(eps or []), None, None]
         if self.stage2 is None:
             img, mu, logvar = self.stage1(z, text_emb, e[0], generator)
             return StackGanGeneratorOutput([img], [mu], [logvar])
@@ -450,6 +483,10 @@ class StackGanGenerator(Pretrained, nn.Module):
         return StackGanGeneratorOutput([img1, img2], [mu1, mu2], [lv1, lv2])
 
     def forward(
-        self, z: torch.Tensor, text_emb: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        z: torch.Tensor,
+        text_emb: torch.Tensor,
+        generator: torch.Generator | None = None,
+        eps: list[torch.Tensor] | None = None,
     ) -> list[torch.Tensor]:
-        return self.generate(z, text_emb, generator=generator).images
+        return self.generate(z, text_emb, eps, generator).images

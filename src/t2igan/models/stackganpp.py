@@ -3,16 +3,17 @@
 Zhang et al., "StackGAN++: Realistic Image Synthesis with Stacked Generative Adversarial Networks", TPAMI 2018
 (arXiv:1710.10916), following the authors' release (`StackGAN-v2/code/model.py`):
 
-- h₀ = F₀(z, ĉ): FC to 4×4×(16·GF_DIM) + BN + GLU, then up-blocks (nearest ×2, conv3×3 → 2C, BN, GLU) to the
+- Conditioning Augmentation (StackGAN §3.2): FC(φ_t → 4·Ng) + GLU → (μ, log σ²), ĉ = μ + σ ⊙ ε, with the KL term
+  of StackGAN Eq. (2) in the G loss.
+- h₀ = F₀(ĉ, z): FC to 4×4×(16·GF_DIM) + BN + GLU, then up-blocks (nearest ×2, conv3×3 → 2C, BN, GLU) to the
   base size (64). Branch i > 0: hᵢ = Fᵢ(hᵢ₋₁, ĉ): concat ĉ replicated spatially, conv3×3 → 2C + BN + GLU,
-  R_NUM (2) residual blocks, one up-block (C → C/2). Each branch has its own conv3×3 + tanh to an image sᵢ.
-- Text-conditioned: ĉ is the Conditioning Augmentation code (StackGAN §3.2). Unconditional mode
-  (``conditional=False``): no text at all, and the later branches concatenate z where ĉ would be (as the release).
+  R_NUM (2) residual blocks, one up-block (C → C/2). Each branch has its own conv3×3 + tanh to an image sᵢ (§4.1).
+- Text-conditioned: ĉ is the CA code. Unconditional mode (``conditional=False``): no text at all, and the later
+  branches concatenate z where ĉ would be (as the release).
 - Dᵢ (one per scale): `StackGanDiscriminator` with a conditional head on μ (detached) and an unconditional head;
-  unconditional mode has the unconditional head only.
-
-For sampling, the training step keeps an EMA copy of the generator (`optim.ema`, 0.999 in the release); colour
-consistency and the joint losses are in `t2igan.losses.stackgan`.
+  unconditional mode has the unconditional head only. The joint conditional + unconditional losses (§4.2) and
+  the colour-consistency regulariser L_C = λ₁‖μ_sᵢ − μ_sᵢ₋₁‖² + λ₂‖Σ_sᵢ − Σ_sᵢ₋₁‖²_F (§4.3) are in
+  `t2igan.losses.stackgan`; the training system also keeps the EMA generator the release samples from.
 """
 
 from __future__ import annotations
@@ -29,14 +30,25 @@ from t2igan.models.stackgan import (
     StackGanDiscriminator,
     UpBlock,
     _log2,
-    ca_noise_from_z,
+    _preset,
     conv3x3,
     init_weights,
 )
 from t2igan.utils.errors import T2IError
 from t2igan.utils.pretrained import Pretrained, register_pretrained
 
-__all__ = ["StackGanPPConfig", "StackGanPPDiscriminators", "StackGanPPGenerator", "StackGanPPOutput"]
+__all__ = [
+    "PRESETS",
+    "StackGanPPConfig",
+    "StackGanPPDiscriminators",
+    "StackGanPPGenerator",
+    "StackGanPPOutput",
+    "stackganpp_config",
+]
+
+TRUNK_START = 4  # h₀ starts as a 4×4 map …
+TRUNK_WIDTH = 16  # … of 16·GF_DIM channels (the release's INIT_STAGE_G(GF_DIM · 16))
+GLU_GATES = 2  # a GLU layer computes twice the channels it passes on (value and gate halves)
 
 
 @dataclass
@@ -45,7 +57,7 @@ class StackGanPPConfig:
 
     text_dim: int = 1024
     z_dim: int = 100
-    condition_dim: int = 128
+    condition_dim: int = 128  # Ng (EMBEDDING_DIM in the release)
     gf_dim: int = 64  # GF_DIM; the trunk starts at 16·GF_DIM channels at 4×4
     df_dim: int = 64  # DF_DIM
     r_num: int = 2  # residual blocks per later branch
@@ -53,10 +65,6 @@ class StackGanPPConfig:
     base_size: int = 64  # size of branch 0; branch i is base_size·2^i
     conditional: bool = True  # False: unconditional mode (no text)
     fused_upsample: bool = True
-    # training knobs kept with the model they shaped (release defaults for the text-conditioned birds config)
-    kl_weight: float = 2.0
-    uncond_weight: float = 1.0  # weight of the unconditional terms in D and G losses
-    color_lambda: float = 0.0  # λ₁ of colour consistency (λ₂ = 5λ₁); 50 in the release's unconditional configs
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -81,11 +89,34 @@ class StackGanPPConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StackGanPPConfig:
+        """From saved JSON; training settings that older exports carried (see `RETIRED_KEYS`) are dropped."""
+        d = {k: v for k, v in d.items() if k not in RETIRED_KEYS}
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(d) - known)
         if unknown:
             raise T2IError(f"unknown StackGAN++ config keys {unknown}", hint=f"known keys: {sorted(known)}")
         return cls(**d)
+
+
+# Training settings that older versions kept in the model config, and where they are now.
+RETIRED_KEYS = {
+    "kl_weight": "loss.kl_weight",
+    "uncond_weight": "loss.uncond_weight",
+    "color_lambda": "loss.color_lambda",
+}
+
+# model.preset → architecture overrides; the dataclass defaults are the release's birds_3stages settings.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},  # GF_DIM = DF_DIM = 64, Ng 128, z 100, R_NUM 2, 64/128/256
+    "cpu": {"gf_dim": 16, "df_dim": 16, "condition_dim": 64, "base_size": 64, "branch_num": 2},
+    "tiny": {"gf_dim": 4, "df_dim": 8, "r_num": 1, "condition_dim": 8, "z_dim": 16, "base_size": 16,
+             "branch_num": 2},
+}  # fmt: skip
+
+
+def stackganpp_config(preset: str | None = "paper", **params: Any) -> StackGanPPConfig:
+    """A `StackGanPPConfig` from a named preset plus overrides (unknown keys or presets → `T2IError`)."""
+    return StackGanPPConfig.from_dict({**_preset(PRESETS, preset, "StackGAN++"), **params})
 
 
 @dataclass
@@ -121,17 +152,20 @@ class StackGanPPGenerator(Pretrained, nn.Module):
         self.config = config
         self.text_dim = config.text_dim if config.conditional else 0
         self.z_dim = config.z_dim
-        ngf = config.gf_dim * 16
+        ngf = config.gf_dim * TRUNK_WIDTH
         self.ngf = ngf
-        self.ca = ConditioningAugmentation(config.text_dim, config.condition_dim) if config.conditional else None
+        self.ca = (
+            ConditioningAugmentation(config.text_dim, config.condition_dim, glu=True) if config.conditional else None
+        )
         code_dim = config.condition_dim if config.conditional else config.z_dim
+        fc_out = ngf * TRUNK_START * TRUNK_START * GLU_GATES  # GLU halves it to a ngf × 4 × 4 map
         self.fc = nn.Sequential(
-            nn.Linear(config.z_dim + (code_dim if config.conditional else 0), ngf * 16 * 2, bias=False),
-            nn.BatchNorm1d(ngf * 16 * 2),
+            nn.Linear(config.z_dim + (code_dim if config.conditional else 0), fc_out, bias=False),
+            nn.BatchNorm1d(fc_out),
             nn.GLU(1),
         )
         ups, ch = [], ngf
-        for _ in range(_log2(config.base_size // 4)):
+        for _ in range(_log2(config.base_size // TRUNK_START)):
             ups.append(UpBlock(ch, max(ch // 2, 1), glu=True, fused=config.fused_upsample))
             ch = max(ch // 2, 1)
         self.trunk = nn.Sequential(*ups)
@@ -159,6 +193,11 @@ class StackGanPPGenerator(Pretrained, nn.Module):
     def image_sizes(self) -> list[int]:
         return self.config.sizes
 
+    @property
+    def ca_noise_dims(self) -> list[int]:
+        """Sizes of the ε each call draws: [Ng] while CA samples, [] with ``use_ca_mean`` or unconditional."""
+        return [self.ca.condition_dim] if self.ca is not None and self.ca.sample else []
+
     def generate(
         self,
         z: torch.Tensor,
@@ -166,21 +205,22 @@ class StackGanPPGenerator(Pretrained, nn.Module):
         eps: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
     ) -> StackGanPPOutput:
-        """All branches' images and the CA statistics (None in unconditional mode)."""
+        """All branches' images and the CA statistics (None in unconditional mode).
+
+        ε comes from ``eps`` ``[B, Ng]``, else from ``generator``, else from the global RNG (as the release does).
+        """
         if z.shape[1] != self.z_dim:
             raise ValueError(f"StackGAN++ generator wants z [B,{self.z_dim}], got {tuple(z.shape)}")
         if self.ca is not None:
             if text_emb is None or text_emb.shape[1] != self.config.text_dim:
                 got = None if text_emb is None else tuple(text_emb.shape)
                 raise ValueError(f"StackGAN++ generator wants text [B,{self.config.text_dim}], got {got}")
-            if eps is None and generator is None and not self.training:
-                eps = ca_noise_from_z(z, self.config.condition_dim, 1)
             code, mu, logvar = self.ca(text_emb, eps, generator)
             h = self.fc(torch.cat([z, code.to(z.dtype)], dim=1))
         else:
             code, mu, logvar = z, None, None
             h = self.fc(z)
-        h = self.trunk(h.view(-1, self.ngf, 4, 4))
+        h = self.trunk(h.view(-1, self.ngf, TRUNK_START, TRUNK_START))
         images = [self.to_images[0](h)]
         for stage, to_image in zip(self.stages, self.to_images[1:], strict=True):
             h = stage(h, code)
@@ -188,9 +228,14 @@ class StackGanPPGenerator(Pretrained, nn.Module):
         return StackGanPPOutput(images, mu, logvar)
 
     def forward(
-        self, z: torch.Tensor, text_emb: torch.Tensor | None = None, generator: torch.Generator | None = None
+        self,
+        z: torch.Tensor,
+        text_emb: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        eps: list[torch.Tensor] | None = None,
     ) -> list[torch.Tensor]:
-        return self.generate(z, text_emb, generator=generator).images
+        """Images coarse → fine; ``eps``: the CA noise as a one-element list (see `ca_noise_dims`)."""
+        return self.generate(z, text_emb, eps[0] if eps else None, generator).images
 
 
 class StackGanPPDiscriminators(nn.ModuleList):

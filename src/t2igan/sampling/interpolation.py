@@ -88,7 +88,9 @@ def interpolate_text(
     seeds = list(seeds)
     z = pipe.prepare_latents(len(seeds), seeds=seeds).cpu()
     z = z.repeat_interleave(steps, dim=0)
-    images = pipe.generate(z.to(pipe.device), path.repeat(len(seeds), 1).to(pipe.device))[-1]
+    noise = pipe.prepare_ca_noise(len(seeds), seeds=seeds)  # CA ε fixed per row, like z
+    noise = None if noise is None else [e.repeat_interleave(steps, dim=0) for e in noise]
+    images = pipe.generate(z.to(pipe.device), path.repeat(len(seeds), 1).to(pipe.device), ca_noise=noise)[-1]
     labels = [f'seed {s}: "{caption_a}" -> "{caption_b}"' for s in seeds]  # ASCII: Pillow's default font
     return Interpolation(images, steps, labels, bs.tolist(), "text")
 
@@ -116,6 +118,8 @@ def interpolate_z(
         raise T2IError(f"mode must be lerp or slerp, got {mode!r}")
     path = (lerp if mode == "lerp" else slerp)(za, zb, bs)  # [steps, z]
     z = path.repeat(len(captions), 1)
-    images = pipe.generate(z.to(pipe.device), emb.repeat_interleave(steps, dim=0).to(pipe.device))[-1]
+    noise = pipe.prepare_ca_noise(1, seeds=[seed_a])  # CA ε of seed_a for every image: only z moves
+    noise = None if noise is None else [e.expand(len(z), -1) for e in noise]
+    images = pipe.generate(z.to(pipe.device), emb.repeat_interleave(steps, dim=0).to(pipe.device), ca_noise=noise)[-1]
     labels = [f'"{c}": z(seed {seed_a}) -> z(seed {seed_b})' for c in captions]
     return Interpolation(images, steps, labels, bs.tolist(), "z")

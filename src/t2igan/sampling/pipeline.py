@@ -35,6 +35,7 @@ from PIL import Image
 from torch import nn
 
 from t2igan.data.decode import check_pixels
+from t2igan.sampling.ca_noise import ca_noise
 from t2igan.training.export import (
     PRECOMPUTED_MARKER,
     PRETRAINED_KIND,
@@ -254,17 +255,42 @@ class T2IPipeline:
             z = _normal((n, self.z_dim), generator, truncation)
         return z.to(self.device)
 
-    def generate(self, z: torch.Tensor, text_embeddings: torch.Tensor, *, batch_size: int = 64) -> list[torch.Tensor]:
-        """Run G in eval mode on ``batch_size`` rows at a time; returns the stages (coarse → fine, ≥ 1)."""
+    def prepare_ca_noise(
+        self, n: int, *, seeds: Sequence[int] | None = None, generator: torch.Generator | None = None
+    ) -> list[torch.Tensor] | None:
+        """ε for the generator's Conditioning Augmentation (StackGAN families; None for the others or with
+        ``generator.use_ca_mean = True``): per seed like `prepare_latents`, else from ``generator``."""
+        noise = ca_noise(self.generator, n, seeds=seeds, stream=generator)
+        return None if noise is None else [e.to(self.device) for e in noise]
+
+    def generate(
+        self,
+        z: torch.Tensor,
+        text_embeddings: torch.Tensor,
+        *,
+        ca_noise: list[torch.Tensor] | None = None,
+        batch_size: int = 64,
+    ) -> list[torch.Tensor]:
+        """Run G in eval mode on ``batch_size`` rows at a time; returns the stages (coarse → fine, ≥ 1).
+
+        ``ca_noise``: the CA's ε (`prepare_ca_noise`); when the generator needs it and none is given, it is drawn
+        from a generator seeded 0 (the same images for the same inputs).
+        """
         if z.shape[0] != text_embeddings.shape[0]:
             raise ValueError(f"z has {z.shape[0]} rows but text_embeddings {text_embeddings.shape[0]}")
         self.generator.eval()
+        if ca_noise is None:
+            ca_noise = self.prepare_ca_noise(z.shape[0])
         chunks: list[list[torch.Tensor]] = []
         with torch.inference_mode():
             for i in range(0, z.shape[0], batch_size):
                 emb = text_embeddings[i : i + batch_size].to(z.dtype)
                 # Unconditional generators (text_dim 0, e.g. StackGAN++ uncond) take no text at all.
-                out = self.generator(z[i : i + batch_size], emb if emb.shape[1] else None)
+                args = (z[i : i + batch_size], emb if emb.shape[1] else None)
+                if ca_noise is None:
+                    out = self.generator(*args)
+                else:
+                    out = self.generator(*args, eps=[e[i : i + batch_size].to(z.dtype) for e in ca_noise])
                 chunks.append(list(out) if isinstance(out, (list, tuple)) else [out])
         return [torch.cat([c[s] for c in chunks]).float().cpu() for s in range(len(chunks[0]))]
 
@@ -378,8 +404,10 @@ class T2IPipeline:
                 raise T2IError(f"latents must have shape [{len(out_captions)}, {self.z_dim}], got {tuple(z.shape)}")
         else:
             z = self.prepare_latents(len(out_captions), seeds=out_seeds, generator=generator, truncation=truncation)
+        # CA noise (StackGAN families), per seed like z, else from the same generator after z
+        noise = self.prepare_ca_noise(len(out_captions), seeds=out_seeds, generator=generator)
         # 5. generate: x = G(z, φ(t))
-        stages = self.generate(z, emb, batch_size=batch_size)
+        stages = self.generate(z, emb, ca_noise=noise, batch_size=batch_size)
         # 6. postprocess
         return T2IPipelineOutput(
             images=self.postprocess(stages[-1], output_type),

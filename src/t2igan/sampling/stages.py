@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from t2igan.sampling.ca_noise import ca_noise
 from t2igan.utils.errors import T2IError
 from t2igan.utils.images import make_grid, save_image
 from t2igan.utils.seed import parse_seeds
@@ -95,7 +96,9 @@ def stage_images(
     if hasattr(generator, "use_ca_mean"):
         generator.use_ca_mean = ca_mean
     generator.eval()
-    out = generator(z_all, emb if getattr(generator, "text_dim", 1) else None)
+    noise = ca_noise(generator, len(z_all), seeds=[int(s) for s in seeds] * p)  # per seed, like z
+    text = emb if getattr(generator, "text_dim", 1) else None
+    out = generator(z_all, text) if noise is None else generator(z_all, text, eps=noise)
     return [x.float().clamp(-1, 1) for x in (out if isinstance(out, (list, tuple)) else [out])]
 
 

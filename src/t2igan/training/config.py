@@ -43,6 +43,8 @@ class DataConfig:
 class ModelConfig:
     name: str = "reed"  # model family: a key of training.system.SYSTEMS
     preset: str | None = "paper"  # architecture preset of the family (reed: paper | port | cpu | tiny)
+    init: str | None = None  # pretrained folder whose weights start the run (`t2igan convert` output, an export)
+    stage1: str | None = None  # StackGAN Stage-II: the Stage-I run / pretrained folder to load and freeze
     # other keys of the `model:` section (validated against the family's config when the system is built)
     params: dict[str, Any] = field(default_factory=dict, metadata={EXTRA_KEYS: True})
 
@@ -57,12 +59,17 @@ class LossConfig:
     int_fraction: float = 0.5  # GAN-INT: interpolated samples per real sample (released code: half a batch)
     ma_gp: float = 0.0  # DF-GAN matching-aware gradient penalty weight k (DF-GAN: 2); 0 = off
     ma_gp_power: float = 6.0  # DF-GAN: p = 6
-    r1: float = 0.0  # R1 penalty γ on real matching pairs (Mescheder et al. 2018); 0 = off
-    r1_every: int = 1  # lazy R1 (StyleGAN2): every k-th D step, scaled by k
     ms_weight: float = 0.0  # mode-seeking term weight (MSGAN, Mao et al. 2019): z must change the image; 0 = off
     contrastive: float = 0.0  # image-text contrastive weight in D (real) and G (fake) (XMC-GAN 2021); 0 = off
     contrastive_tau: float = 0.1  # its temperature
     reuse_d_fake: bool = True  # G's loss uses D's fake logits of the D step (as the released Lua code does)
+    kl_weight: float = 2.0  # StackGAN: λ of the CA KL term in the G losses (Eqs. (4), (6)); release 2.0
+    uncond_weight: float = 1.0  # StackGAN++: weight of the unconditional D/G terms (release COEFF.UNCOND_LOSS)
+    color_lambda: float = 0.0  # StackGAN++ colour consistency λ₁ (λ₂ = 5λ₁); 0 = off; 50 in the uncond. configs
+    r1: float = 0.0  # R1 (Mescheder et al. 2018): γ/2·E‖∇_x D(x, μ)‖² on real matching pairs; γ, 0 = off
+    r1_every: int = 1  # lazy R1 (StyleGAN2): applied every k D steps, scaled by k
+    instance_noise: float = 0.0  # σ of N(0, σ²) added to every image D sees (real and fake); 0 = off
+    instance_noise_steps: int = 0  # σ falls linearly to 0 over this many steps; 0 = constant
 
     @property
     def uses_cls(self) -> bool:
@@ -159,6 +166,11 @@ class TrainConfig:
             raise T2IError(f"train.max_skipped_share={self.train.max_skipped_share} must be in (0, 1]")
         if not self.train.max_weight_growth > 1.0:
             raise T2IError(f"train.max_weight_growth={self.train.max_weight_growth} must be > 1")
+        for name in ("kl_weight", "uncond_weight", "color_lambda", "r1", "instance_noise", "ma_gp"):
+            if getattr(self.loss, name) < 0:
+                raise T2IError(f"loss.{name}={getattr(self.loss, name)} must be ≥ 0")
+        if self.loss.r1_every < 1 or self.loss.instance_noise_steps < 0:
+            raise T2IError("loss.r1_every must be ≥ 1 and loss.instance_noise_steps ≥ 0")
         for name in ("log_every", "sample_every", "ckpt_every", "keep_ckpts", "max_bad_steps"):
             if getattr(self.train, name) < 1:
                 raise T2IError(f"train.{name} must be ≥ 1")

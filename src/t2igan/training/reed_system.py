@@ -41,6 +41,15 @@ from t2igan.utils.errors import T2IError
 
 class ReedSystem(GanSystem):
     config_class = ReedConfig
+    honoured_keys = frozenset(
+        {
+            "loss.variant", "loss.kind", "loss.cls_weight", "loss.int_beta", "loss.int_weight", "loss.int_fraction",
+            "loss.ma_gp", "loss.ma_gp_power", "loss.reuse_d_fake", "loss.r1", "loss.r1_every", "loss.ms_weight",
+            "loss.contrastive", "loss.contrastive_tau",
+            "optim.lr", "optim.lr_d", "optim.beta1", "optim.beta2", "optim.ema", "optim.ema_start",
+            "train.precision", "train.channels_last", "train.compile",
+        }
+    )  # fmt: skip
 
     def __init__(self, cfg: TrainConfig, text_dim: int, device: torch.device) -> None:
         super().__init__(cfg, text_dim, device)

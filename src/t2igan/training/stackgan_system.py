@@ -5,58 +5,67 @@
 
 Stage-II loads the Stage-I generator named by ``model.stage1`` (a run folder, its ``pretrained/`` folder, or a
 ``generator/`` folder), freezes it and trains its own CA, encoder, residual blocks, up-sampling and a 256-px D (paper
-§3.4). The exported generator holds both stages, so the pipeline returns ``[stage1, stage2]`` images.
+§3.4). ``model.init`` instead starts from a whole pretrained folder (e.g. a converted official checkpoint). The
+exported generator holds both stages, so the pipeline returns ``[stage1, stage2]`` images.
 
-The batch needs images at the last stage's size (``data.size``; smaller sizes are derived by antialiased
-resizing of the same crop) plus ``text_emb`` and ``wrong_emb`` (a caption of a different class, GAN-CLS).
+One step = one D update then one G update on the same batch (Eqs. (3)/(5) then (4)/(6)), written lean:
+
+- G runs once; D sees the fake detached; in the G update D's parameters are frozen (backward computes only the
+  input gradient through D, not D's weight gradients);
+- a mismatched pair is (real image, text of a *different class*): the real image's D features are reused for it;
+- optional D regularisers: R1 (``loss.r1``, lazily every ``loss.r1_every`` steps), DF-GAN's MA-GP on (x, μ)
+  (``loss.ma_gp``), instance noise on every image D sees (``loss.instance_noise``, annealed);
+- optional EMA of G for sampling and export (``optim.ema``), bf16 autocast and channels_last.
+
+The batch needs images at the last stage's size (``data.size``; smaller sizes are antialiased resizes of the same
+crop) plus ``text_emb`` and ``wrong_emb``. z, ε and the instance noise come from ``step_generator(step)``, so resume is
+exact. A step whose losses or gradients are not finite is skipped (BatchNorm statistics restored) and reports
+``nonfinite: 1.0``.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from t2igan.models.stackgan import StackGanConfig, StackGanGenerator
+from t2igan.losses.gan import matching_aware_gp, r1_penalty
+from t2igan.losses.stackgan import generator_adv_loss, kl_loss, stackgan_d_loss
+from t2igan.models.stackgan import (
+    RETIRED_KEYS,
+    StackGanConfig,
+    StackGanDiscriminator,
+    StackGanGenerator,
+    stackgan_config,
+    stackgan_discriminator,
+)
 from t2igan.training.config import TrainConfig
-from t2igan.training.stackgan_steps import OptimSettings, StackGanSteps
-from t2igan.training.system import GanSystem
-from t2igan.utils.config import build_config
+from t2igan.training.ema import ema_decay_at, update_ema
+from t2igan.training.init_from import init_from_pretrained
+from t2igan.training.system import GanSystem, frozen, images_at, randn_from, saved_buffers
 from t2igan.utils.errors import T2IError
 from t2igan.utils.seed import derive_seed, torch_generator
 
-# model.preset → architecture overrides (the paper values are the dataclass defaults).
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {},  # GF_DIM 128, DF_DIM 64, R_NUM 4, 64 → 256
-    "cpu": {"gf_dim": 32, "df_dim": 32, "r_num": 2, "condition_dim": 64, "stage1_size": 64, "stage2_size": 128},
-    "tiny": {"gf_dim": 8, "df_dim": 8, "r_num": 1, "condition_dim": 8, "z_dim": 16, "stage1_size": 16,
-             "stage2_size": 32},
-}  # fmt: skip
-
-
-def optim_settings(cfg: TrainConfig) -> OptimSettings:
-    """The step's Adam and speed settings from the run's config (through the typed config loader)."""
-    o = cfg.optim
-    values = {
-        "lr_g": o.lr,
-        "lr_d": o.lr_d if o.lr_d is not None else o.lr,
-        "beta1": o.beta1,
-        "beta2": o.beta2,
-        "precision": cfg.train.precision,
-        "channels_last": cfg.train.channels_last,
+# The family-specific config keys the StackGAN systems use (GanSystem.honoured_keys).
+STACKGAN_COMMON_KEYS = frozenset(
+    {
+        "optim.lr", "optim.lr_d", "optim.beta1", "optim.beta2", "optim.ema", "optim.ema_start",
+        "train.precision", "train.channels_last", "model.init",
+        "loss.kl_weight", "loss.r1", "loss.r1_every", "loss.ma_gp", "loss.ma_gp_power",
+        "loss.instance_noise", "loss.instance_noise_steps",
     }
-    return build_config(OptimSettings, values, "optim")
+)  # fmt: skip
 
 
-def model_params(cfg: TrainConfig, presets: dict[str, dict[str, Any]], text_dim: int) -> dict[str, Any]:
-    preset = cfg.model.preset or "paper"
-    if preset not in presets:
-        raise T2IError(f"unknown model.preset {preset!r} for {cfg.model.name}", hint=f"choose from {sorted(presets)}")
-    params = {**presets[preset], **cfg.model.params}
-    params["text_dim"] = text_dim
-    return params
+def architecture(cfg: TrainConfig, text_dim: int, retired: dict[str, str]) -> dict[str, Any]:
+    """The ``model:`` architecture options with the text size; keys that moved to the training config are named."""
+    for key in cfg.model.params:
+        if key in retired:
+            raise T2IError(f"model.{key} is now {retired[key]}", hint=f"write it as {retired[key]} in the config")
+    return {**cfg.model.params, "text_dim": text_dim}
 
 
 def resolve_generator_dir(path: str | Path) -> Path:
@@ -93,14 +102,14 @@ def load_stage1(G: StackGanGenerator, path: str | Path) -> None:
 
 
 class StackGanSystem(GanSystem):
-    """StackGAN Stage-I or Stage-II; the step itself is `StackGanSteps` (lean, matching-aware, CA + KL)."""
+    """StackGAN Stage-I or Stage-II: CA + matching-aware GAN-CLS with the KL term."""
 
     config_class = StackGanConfig
+    honoured_keys = STACKGAN_COMMON_KEYS | {"model.stage1"}
 
     def __init__(self, cfg: TrainConfig, text_dim: int, device: torch.device) -> None:
         super().__init__(cfg, text_dim, device)
-        params = model_params(cfg, PRESETS, text_dim)
-        self.model_config = StackGanConfig.from_dict(params)
+        self.model_config = stackgan_config(cfg.model.preset, **architecture(cfg, text_dim, RETIRED_KEYS))
         mc = self.model_config
         if mc.image_size != cfg.data.size:
             raise T2IError(
@@ -108,33 +117,144 @@ class StackGanSystem(GanSystem):
                 hint=f"set data.size={mc.image_size} (the cache needs that size: prepare_cache(..., sizes=(…, "
                 f"{mc.image_size})))",
             )
-        with self.seeded_init():  # initial weights from derive_seed(seed, "init"), not the global RNG
-            self.steps = StackGanSteps(
-                mc, optim_settings(cfg), seed=derive_seed(cfg.seed, "stackgan"), device=str(device)
+        if cfg.model.stage1 and (mc.stage == 1 or cfg.model.init):
+            raise T2IError(
+                "model.stage1 is the Stage-I generator of a Stage-II run without model.init",
+                hint="drop model.stage1 (model.init already holds every stage)" if cfg.model.init else "drop it",
             )
-        if mc.stage == 2:
-            if not mc.stage1:
+        self.memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+        with self.seeded_init():  # initial weights from derive_seed(seed, "init"), not the global RNG
+            self.G = StackGanGenerator(mc).to(self.device, memory_format=self.memory_format)
+            self.D: StackGanDiscriminator = stackgan_discriminator(mc).to(self.device, memory_format=self.memory_format)
+        if cfg.model.init:  # a converted official checkpoint or an export: G (both stages) and D if it has one
+            init_from_pretrained(cfg.model.init, self.G, self.D)
+        elif mc.stage == 2:
+            if not cfg.model.stage1:
                 raise T2IError("Stage-II needs the Stage-I generator", hint="set model.stage1=RUN_DIR_OF_STAGE_I")
-            load_stage1(self.steps.G, mc.stage1)
+            load_stage1(self.G, cfg.model.stage1)
+        self.trained_g: nn.Module = self.G.stage2 if self.G.stage2 is not None else self.G.stage1
+        self._g_params = [p for p in self.trained_g.parameters() if p.requires_grad]
+        self._d_params = list(self.D.parameters())
+        o = cfg.optim
+        self.opt_g = torch.optim.Adam(self._g_params, lr=o.lr, betas=(o.beta1, o.beta2))
+        self.opt_d = torch.optim.Adam(self._d_params, lr=o.lr_d or o.lr, betas=(o.beta1, o.beta2))
+        self.G_ema: StackGanGenerator | None = None
+        if o.ema > 0:
+            self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval()
 
+    # -- GanSystem ------------------------------------------------------------------------------------------------
     @property
     def z_dim(self) -> int:
         return self.model_config.z_dim
 
     def nets(self) -> dict[str, nn.Module]:
-        return {"G": self.steps.G, "D": self.steps.D}
+        nets: dict[str, nn.Module] = {"G": self.G, "D": self.D}
+        if self.G_ema is not None:
+            nets["G_ema"] = self.G_ema
+        return nets
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"opt_g": self.steps.opt_g, "opt_d": self.steps.opt_d}
+        return {"opt_g": self.opt_g, "opt_d": self.opt_d}
 
     def generator_for_export(self) -> nn.Module:
-        return self.steps.G
-
-    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
-        self.steps.grad_sync = self.grad_sync
-        return self.steps.train_step(batch, generator=self.step_generator(step))
+        return self.G_ema if self.G_ema is not None else self.G
 
     @torch.inference_mode()
     def sample(self, z: torch.Tensor, text_emb: torch.Tensor) -> list[torch.Tensor]:
-        """All stages ``[stage1, (stage2)]``, BN in eval mode; CA noise from a fixed seed (same grid every time)."""
-        return self.steps.sample(z, text_emb, generator=torch_generator(derive_seed(self.cfg.seed, "sample-ca")))
+        """All stages ``[stage1, (stage2)]`` from the EMA G if kept, BN in eval mode; CA noise from a fixed seed."""
+        g = self.generator_for_export()
+        was = g.training
+        g.eval()
+        try:
+            gen = torch_generator(derive_seed(self.cfg.seed, "sample-ca"))
+            with self.autocast():
+                return [x.float() for x in g(z.to(self.device), text_emb.to(self.device), generator=gen)]
+        finally:
+            g.train(was)
+
+    # -- the step -------------------------------------------------------------------------------------------------
+    def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
+        mc, lc, G, D = self.model_config, self.cfg.loss, self.G, self.D
+        gen = self.step_generator(step)
+        emb = batch["text_emb"].to(self.device).float()
+        wrong_emb = batch["wrong_emb"].to(self.device).float()
+        real = images_at(batch, D.image_size).to(self.device).contiguous(memory_format=self.memory_format).float()
+        b = emb.shape[0]
+        z = randn_from(gen, self.device, b, mc.z_dim)
+        eps = [randn_from(gen, self.device, b, mc.condition_dim) for _ in range(2)]
+        sigma = self.instance_noise_sigma(step)
+        noise = [sigma * randn_from(gen, self.device, *real.shape) for _ in range(2)] if sigma > 0 else None
+        r1_now = lc.r1 > 0 and step % lc.r1_every == 0
+        G.train()
+        D.train()
+        saved = saved_buffers(G, D)
+        with self.autocast():
+            out = G.generate(z, emb, eps)
+            fake, mu, logvar = out.images[-1], out.mus[-1], out.logvars[-1]
+            mu_d = mu.detach()
+            with torch.no_grad():
+                mu_wrong = self.trained_g.ca(wrong_emb)[1]
+            # --- D update: real + ½(wrong + fake) (Eqs. (3)/(5) with the mismatched pair), fake detached
+            x_real = real if noise is None else real + noise[0]
+            x_fake = fake.detach() if noise is None else fake.detach() + noise[1]
+            if r1_now or lc.ma_gp > 0:
+                x_real = x_real.detach().requires_grad_(True)
+            mu_real = mu_d.clone().requires_grad_(True) if lc.ma_gp > 0 else mu_d
+            f_real, f_fake = D.encode(x_real), D.encode(x_fake)
+            uncond = D.uncond_head is not None
+            real_logits = D.cond_logits(f_real, mu_real)
+            u_real = D.uncond_logits(f_real) if uncond else None
+            loss_d, parts = stackgan_d_loss(
+                real_logits,
+                D.cond_logits(f_real, mu_wrong),
+                D.cond_logits(f_fake, mu_d),
+                real_uncond=u_real,
+                fake_uncond=D.uncond_logits(f_fake) if uncond else None,
+            )
+        loss_d = loss_d + d_penalties(self.cfg, real_logits, u_real, x_real, mu_real, r1_now, parts)
+        if not self.optimizer_step(loss_d, self._d_params, self.opt_d, [G, D], saved):
+            return {"loss_d": float(loss_d.detach()), "nonfinite": 1.0}
+        # --- G update: non-saturating adversarial + λ·KL (Eqs. (4)/(6)), D frozen
+        saved = saved_buffers(G, D)
+        with frozen(D), self.autocast():
+            f = D.encode(fake if noise is None else fake + noise[1])
+            adv = generator_adv_loss(D.cond_logits(f, mu_d), D.uncond_logits(f) if uncond else None)
+            kl = kl_loss(mu, logvar)
+            loss_g = adv + lc.kl_weight * kl
+        logs = {"loss_d": float(loss_d.detach()), "loss_g": float(adv.detach()), "kl": float(kl.detach()), **parts}
+        if self.optimizer_step(loss_g, self._g_params, self.opt_g, [G, D], saved):
+            self._update_ema(step)
+        else:
+            logs["nonfinite"] = 1.0
+        return logs
+
+    def _update_ema(self, step: int) -> None:
+        if self.G_ema is not None:
+            update_ema(self.G_ema, self.G, ema_decay_at(step, self.cfg.optim.ema, self.cfg.optim.ema_start))
+
+
+def d_penalties(
+    cfg: TrainConfig,
+    real_logits: torch.Tensor,
+    u_real: torch.Tensor | None,
+    x_real: torch.Tensor,
+    mu_real: torch.Tensor,
+    r1_now: bool,
+    parts: dict[str, float],
+    *,
+    ma_gp: bool = True,
+) -> torch.Tensor:
+    """R1 on D's real outputs (conditional + unconditional logits) and MA-GP on the matching pair (x, μ); their sum
+    (0 when both are off), each logged in ``parts``. ``ma_gp=False``: no condition (unconditional mode)."""
+    lc = cfg.loss
+    total = torch.zeros((), device=real_logits.device)
+    if r1_now:
+        out = real_logits.float().sum() + (u_real.float().sum() if u_real is not None else 0.0)
+        r1 = r1_penalty(out, x_real, gamma=lc.r1 * lc.r1_every)
+        parts["d_r1"] = float(r1.detach())
+        total = total + r1
+    if lc.ma_gp > 0 and ma_gp:
+        gp = matching_aware_gp(real_logits, x_real, mu_real, weight=lc.ma_gp, power=lc.ma_gp_power)
+        parts["d_ma_gp"] = float(gp.detach())
+        total = total + gp
+    return total

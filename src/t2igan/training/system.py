@@ -6,9 +6,14 @@ one family's import problem never breaks another:
 
     SYSTEMS["stackgan"] = "t2igan.training.stackgan_system:StackGanSystem"
 
-Contract for implementers (see ``ReedSystem`` for a complete one):
+Contract for implementers (see ``ReedSystem`` or ``StackGanSystem`` for complete ones):
 
 - ``config_class``: the family's architecture dataclass; ``model:`` keys of the YAML are validated against it.
+- ``honoured_keys``: the dotted config keys of the family-specific sections (``loss.*``, ``optim.*`` but the lr
+  schedule, ``train.precision`` / ``channels_last`` / ``compile``, ``model.init`` / ``stage1``) the family uses.
+  Any other of those keys set to a non-default value is refused when the system is built (`check_config`), so a
+  setting is never silently ignored. ``data.*``, ``train.*`` and ``debug.*`` belong to the Trainer and are used by
+  every family.
 - ``__init__(cfg, text_dim, device)``; ``train_step(batch, step) -> dict[str, float]`` — performs one D and one G
   update; must include ``"nonfinite": 1.0`` in its result if it skipped the update because of NaN/Inf.
 - ``sample(z, text_emb)`` under ``torch.inference_mode`` without changing any state (EMA G if enabled).
@@ -20,13 +25,15 @@ Contract for implementers (see ``ReedSystem`` for a complete one):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from t2igan.utils.errors import T2IError
@@ -67,14 +74,53 @@ def get_system_class(name: str) -> type[GanSystem]:
     return getattr(importlib.import_module(module), attr)
 
 
+# Keys the Trainer (or `GanSystem.set_epoch`) uses for every family; everything else is family-specific.
+_TRAINER_SECTIONS = ("data.", "train.", "debug.")
+_FAMILY_KEYS_IN_TRAINER_SECTIONS = frozenset({"train.precision", "train.channels_last", "train.compile"})
+_COMMON_KEYS = frozenset(
+    {"seed", "run_dir", "model.name", "model.preset", "optim.decay_every_epochs", "optim.decay_factor"}
+)
+
+
+def check_config(cfg: TrainConfig, honoured: frozenset[str] | set[str]) -> None:
+    """Refuse a family-specific key set to a non-default value that the family does not use (one-line error).
+
+    ``model.params`` (architecture options) are checked by the family's config dataclass instead.
+    """
+    from t2igan.training.config import TrainConfig
+
+    default = _flatten(TrainConfig())
+    for key, value in _flatten(cfg).items():
+        if key in honoured or key in _COMMON_KEYS or value == default.get(key, value):
+            continue
+        if key.startswith(_TRAINER_SECTIONS) and key not in _FAMILY_KEYS_IN_TRAINER_SECTIONS:
+            continue
+        raise T2IError(f"{key} is not used by model {cfg.model.name}", hint="remove it from the config")
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            out.update(_flatten(value, f"{key}."))
+        elif key != "model.params":
+            out[key] = value
+    return out
+
+
 class GanSystem(ABC):
     """A GAN family's networks, optimisers and training step."""
 
     config_class: ClassVar[type]
+    # Family-specific config keys this family uses (see the module docstring); others must keep their defaults.
+    honoured_keys: ClassVar[frozenset[str]] = frozenset()
     # Image sizes the system needs in a batch; None = just `data.size` (batch["image"]).
     image_sizes: ClassVar[tuple[int, ...] | None] = None
 
     def __init__(self, cfg: TrainConfig, text_dim: int, device: torch.device) -> None:
+        check_config(cfg, self.honoured_keys)
         self.cfg = cfg
         self.text_dim = text_dim
         self.device = torch.device(device)
@@ -137,6 +183,43 @@ class GanSystem(ABC):
             o.load_state_dict(state["optimizers"][k])
             _match_param_layout(o)
 
+    # -- step helpers (used by the families' train_step) --------------------------------------------------------
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast when ``train.precision`` resolves to bf16 on this device, else nothing."""
+        if resolve_precision(self.cfg.train.precision, self.device) == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def optimizer_step(
+        self,
+        loss: torch.Tensor,
+        params: list[nn.Parameter],
+        opt: torch.optim.Optimizer,
+        modules: Sequence[nn.Module],
+        saved: list[torch.Tensor],
+    ) -> bool:
+        """Backward ``loss`` into ``params`` only, all-reduce them (DDP), and step ``opt`` if the loss and every
+        gradient are finite; otherwise put the BatchNorm buffers of ``modules`` back to ``saved`` (`saved_buffers`)
+        and return False (the step is skipped)."""
+        opt.zero_grad(set_to_none=True)
+        torch.autograd.backward(loss, inputs=params)
+        self.sync_grads(params)
+        if update_is_finite(loss, params, synced=self.grad_sync is not None):
+            opt.step()
+            return True
+        restore_buffers(modules, saved)
+        return False
+
+    def instance_noise_sigma(self, step: int) -> float:
+        """σ of the instance noise at ``step``: ``loss.instance_noise``, falling linearly to 0 over
+        ``loss.instance_noise_steps`` (Sønderby et al. 2017; Arjovsky & Bottou 2017)."""
+        lc = self.cfg.loss
+        if lc.instance_noise <= 0:
+            return 0.0
+        if lc.instance_noise_steps <= 0:
+            return lc.instance_noise
+        return lc.instance_noise * max(0.0, 1.0 - step / lc.instance_noise_steps)
+
     def all_finite(self) -> bool:
         """True if every parameter and buffer of every net is finite (checked before any checkpoint is written)."""
         for m in self.nets().values():
@@ -180,3 +263,51 @@ def _match_param_layout(opt: torch.optim.Optimizer) -> None:
             for k, v in st.items():
                 if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
                     st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
+# --------------------------------------------------------------------------------------------------- step helpers
+def randn_from(gen: torch.Generator, device: torch.device, *shape: int) -> torch.Tensor:
+    """N(0, 1) noise drawn from ``gen`` (on its device) and moved to ``device``."""
+    return torch.randn(*shape, generator=gen, device=gen.device).to(device)
+
+
+def saved_buffers(*modules: nn.Module) -> list[torch.Tensor]:
+    """Copies of the modules' buffers (BatchNorm statistics), to restore when a step is skipped."""
+    return [b.detach().clone() for m in modules for b in m.buffers()]
+
+
+def restore_buffers(modules: Sequence[nn.Module], saved: list[torch.Tensor]) -> None:
+    with torch.no_grad():
+        for b, s in zip((b for m in modules for b in m.buffers()), saved, strict=True):
+            b.copy_(s)
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """No parameter gradients for ``module`` inside the block (gradients still flow through it to its inputs)."""
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, f in zip(module.parameters(), flags, strict=True):
+            p.requires_grad_(f)
+
+
+def images_at(batch: dict[str, Any], size: int) -> torch.Tensor:
+    """The batch's real images at ``size`` px.
+
+    Looks for ``image_<size>``, then ``images[size]``, then ``image`` (resized with antialiasing when it has another
+    size; all scales then come from one crop and flip, as colour consistency and StackGAN's Stage-II need).
+    """
+    if f"image_{size}" in batch:
+        return batch[f"image_{size}"]
+    images = batch.get("images")
+    if isinstance(images, dict) and size in images:
+        return images[size]
+    x = batch.get("image")
+    if x is None:
+        raise KeyError(f"batch has no images at {size}px (keys: {sorted(batch)})")
+    if x.shape[-1] == size:
+        return x
+    return F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False).to(x.dtype)
