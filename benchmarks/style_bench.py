@@ -28,10 +28,10 @@ from pathlib import Path
 import torch
 import yaml
 
-from t2igan.apps.demo import pick_threads
 from t2igan.sampling import T2IPipeline
 from t2igan.sampling.style_transfer import open_cache, save_style_encoder, training_caption_embeddings
 from t2igan.training.style_trainer import StyleTrainConfig, evaluate_style, train_style_encoder
+from t2igan.utils.cpu import pick_threads
 from t2igan.utils.errors import T2IError
 
 
@@ -43,6 +43,40 @@ def data_of_run(model: Path) -> Path:
             if cache:
                 return Path(cache)
     raise T2IError("cannot tell which data the model was trained on", path=model, hint="pass --data CACHE")
+
+
+def transfer_scores(pipe: T2IPipeline, encoder: torch.nn.Module, cache, ev_dir: Path, n: int, seed: int) -> dict:
+    """x̂ = G(S(x), φ(t)) for ``n`` real unseen-class images x and captions t of other classes, scored by the
+    evaluator's style and attribute heads (``metrics.style_transfer_eval``)."""
+    import numpy as np
+
+    from t2igan.metrics.context import EvalContext
+    from t2igan.metrics.evaluator import load_evaluator, uint8_to_tensor
+    from t2igan.metrics.style_transfer_eval import style_transfer_scores
+    from t2igan.utils.images import to_uint8
+
+    ev = load_evaluator(ev_dir)
+    if not ev.reads_style:
+        return {"skipped": "the evaluator has no style heads (retrain it: t2igan evaluator train DATA)"}
+    pool = EvalContext(cache, None, subset="eval").pool("test")
+    rng = np.random.default_rng(seed)
+    ids = rng.choice(pool, size=min(n, len(pool)), replace=False)
+    cls = np.asarray(cache.class_ids)
+    others = [int(rng.choice(pool[cls[pool] != cls[i]])) for i in ids]  # t from another class than x
+    offsets = np.asarray(cache.caption_offsets)
+    captions = [cache.flat_captions[int(offsets[j])] for j in others]
+    size = pipe.generator.config.image_size
+    x = np.asarray(cache.images(size))[ids]
+    with torch.inference_mode():
+        z = encoder(uint8_to_tensor(x))
+        x_hat = pipe.generate(z, pipe.encode_prompt(captions))[-1]
+    return style_transfer_scores(ev, ev_input(x, ev), ev_input(to_uint8(x_hat), ev), captions)
+
+
+def ev_input(images, ev):
+    from t2igan.metrics.context import resize_uint8
+
+    return resize_uint8(images, ev.config.image_size)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -82,6 +116,9 @@ def main(argv: list[str] | None = None) -> dict:
         "load_1min": round(os.getloadavg()[0], 2),
         "time": round(time.time()),
     }
+    ev_dir = Path(cache.root) / "evaluator"
+    if ev_dir.is_dir():
+        line["style_transfer"] = transfer_scores(pipe, res.encoder, cache, ev_dir, n=args.n, seed=args.seed)
     if args.save:
         save_style_encoder(pipe, res.encoder, line)
     print(json.dumps(line))

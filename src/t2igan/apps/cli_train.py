@@ -64,6 +64,12 @@ See docs/training.md for every option and its source.
 @click.option("--resume", is_flag=True, help="Continue from the newest valid checkpoint in the run folder.")
 @click.option("--dry-run", is_flag=True, help="Resolve the config, build data and model, print a summary; no training.")
 @click.option("--device", default=None, metavar="DEVICE", help=f"Sets train.device: {devices.DEVICE_HELP}.")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="torch CPU threads (sets train.threads; default: every core other processes leave free).",
+)
 def train(
     config_arg: str | None,
     config: str | None,
@@ -76,6 +82,7 @@ def train(
     resume: bool,
     dry_run: bool,
     device: str | None,
+    threads: int | None,
 ) -> None:
     """Train GAN / GAN-CLS / GAN-INT / GAN-INT-CLS (Reed et al. 2016) or another registered model family."""
     from t2igan.training.config import load_config
@@ -97,6 +104,8 @@ def train(
         sets.append(f"run_dir={out}")
     if device:
         sets.append(f"train.device={device}")
+    if threads:
+        sets.append(f"train.threads={threads}")
     if source is None and resume and out and (Path(out) / "config.yaml").is_file():
         source = str(Path(out) / "config.yaml")  # resume with the run's own resolved config
     if source is None and model is not None:

@@ -446,7 +446,15 @@ def _read_json(path: Path) -> dict[str, Any]:
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--fresh", is_flag=True, help="Rebuild data and encoder even if OUT has them.")
-def demo(out: str, minutes: float, quick: bool, n_images: int | None, seed: int, fresh: bool) -> None:
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="torch CPU threads (default: every core other processes leave free, measured at each step).",
+)
+def demo(
+    out: str, minutes: float, quick: bool, n_images: int | None, seed: int, fresh: bool, threads: int | None
+) -> None:
     """Synthesise flowers, encode captions, train GAN-INT-CLS on CPU, write OUT/index.html.
 
     \b
@@ -459,4 +467,6 @@ def demo(out: str, minutes: float, quick: bool, n_images: int | None, seed: int,
     from t2igan.utils.optional import require
 
     require("matplotlib", "scipy", extra="eval", what="t2igan demo (figures, FID)")  # before, not after, training
-    run_demo(DemoOptions(out=Path(out), minutes=minutes, quick=quick, n_images=n_images, seed=seed, fresh=fresh))
+    opts = DemoOptions(out=Path(out), minutes=minutes, quick=quick, n_images=n_images, seed=seed, fresh=fresh)
+    opts.threads = threads
+    run_demo(opts)

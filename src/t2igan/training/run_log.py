@@ -93,9 +93,10 @@ class RunLog:
 
 
 def fixed_sample_inputs(dataset: Any, z_dim: int, seed: int, n: int, cols: int = 8) -> dict[str, Any]:
-    """The first ``n`` samples' embeddings × ``cols`` fixed z: the same grid inputs at every step and after resume."""
+    """``n`` samples spread evenly over the dataset (datasets are often ordered by class: this shows several) ×
+    ``cols`` fixed z: the same grid inputs at every step and after resume."""
     n = min(n, len(dataset))
-    b = dataset.batch(np.arange(n), 0)
+    b = dataset.batch(np.linspace(0, len(dataset) - 1, n).round().astype(np.int64), 0)
     z = torch.randn(cols, z_dim, generator=torch_generator(derive_seed(seed, "fixed-z")))
     captions: list[str] = []
     cache = getattr(dataset, "cache", None)

@@ -137,18 +137,24 @@ class Trainer:
         self.text_encoder = text_encoder
         self.callbacks = list(callbacks or [])
         self.train_seconds = 0.0  # wall time of the training loop, without callbacks (evaluation)
+        self.log = log if self.is_main else (lambda _msg: None)
         if (cfg.train.eval_every or cfg.train.eval_minutes) and not self.callbacks:
             self.log(
                 "note: train.eval_every/eval_minutes need an evaluation callback (t2igan train adds one; in Python "
                 "pass callbacks=[t2igan.metrics.training_eval.EvalHook.for_trainer_config(cfg)])"
             )
-        self.log = log if self.is_main else (lambda _msg: None)
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         # Library code draws only from seeded generators; this covers third-party code that uses global state,
         # and makes the global RNG states stored in checkpoints identical between identical runs.
         seed_everything(derive_seed(cfg.seed, "global", self.rank))
         self.device = dist.device if dist is not None else resolve_device(cfg.train.device)
+        if not cfg.train.threads and dist is None and self.device.type == "cpu":
+            from t2igan.utils.cpu import other_processes_cpu_share, pick_threads
+
+            busy = other_processes_cpu_share()  # every core, unless other processes keep some busy
+            torch.set_num_threads(pick_threads(busy))
+            self.log(f"torch threads: {torch.get_num_threads()} (other processes keep {busy:.1f} CPUs busy)")
         self.dataset = dataset if dataset is not None else build_dataset(cfg)
         self.run_dir = Path(cfg.run_dir)
         # torch._dynamo, imported by the first optimiser step, makes its cache folder under $TMPDIR: keep it in the
