@@ -133,3 +133,31 @@ def test_contrastive_step_trains_both_players(tiny_config, fake_dataset):
     assert summary["last"]["d_contrastive"] > 0 and summary["last"]["g_contrastive"] > 0
     with pytest.raises(T2IError, match="projection"):
         Trainer(tiny_config("loss.contrastive=1.0"), dataset=fake_dataset, log=lambda _m: None)
+
+
+def test_standing_statistics_make_the_ema_generator_batch_independent_and_deterministic(tiny_config, fake_dataset):
+    """The EMA G's BatchNorm statistics are recomputed for its own weights (BigGAN's standing statistics)."""
+    from t2igan.training.trainer import Trainer
+
+    trainer = Trainer(tiny_config("optim.ema=0.9"), dataset=fake_dataset, log=lambda _m: None)
+    trainer.fit()
+    g = trainer.system.G_ema
+    live_mean = trainer.system.G.stages[0].norm.running_mean.clone()
+    trainer.refresh_generator_statistics()
+    first = g.stages[0].norm.running_mean.clone()
+    assert not torch.allclose(first, live_mean)  # no longer the live G's statistics
+    trainer.refresh_generator_statistics()
+    assert torch.equal(first, g.stages[0].norm.running_mean)  # exact, repeatable average
+    # They are the mean of the batch statistics of G_ema itself over the fixed captions.
+    emb = trainer._stat_embs
+    gen = torch.Generator().manual_seed(
+        __import__("t2igan.utils.seed", fromlist=["derive_seed"]).derive_seed(trainer.cfg.seed, "standing-stats")
+    )
+    z = torch.randn(len(emb), trainer.system.z_dim, generator=gen)
+    feats = {}
+    handle = g.stages[0].conv.register_forward_hook(lambda _m, _i, out: feats.setdefault("x", out))
+    g.eval()
+    with torch.no_grad():
+        g(z, emb)
+    handle.remove()
+    assert torch.allclose(first, feats["x"].float().mean(dim=(0, 2, 3)), atol=1e-4)

@@ -113,6 +113,7 @@ class EvalHook:
         from t2igan.metrics.context import EvalContext
         from t2igan.metrics.evaluate import run_metrics
 
+        trainer.refresh_generator_statistics()
         ctx = EvalContext(
             self._cache,
             self.generate(trainer),

@@ -220,6 +220,10 @@ class GanSystem(ABC):
             return lc.instance_noise
         return lc.instance_noise * max(0.0, 1.0 - step / lc.instance_noise_steps)
 
+    def refresh_generator_statistics(self, text_emb: torch.Tensor) -> None:  # noqa: B027 - optional hook
+        """Re-estimate the BatchNorm statistics of the generator that samples and is exported, where they do not
+        belong to its weights (an EMA generator whose buffers are the live G's). Default: nothing to do."""
+
     def all_finite(self) -> bool:
         """True if every parameter and buffer of every net is finite (checked before any checkpoint is written)."""
         for m in self.nets().values():

@@ -137,6 +137,7 @@ class Trainer:
         self.text_encoder = text_encoder
         self.callbacks = list(callbacks or [])
         self.train_seconds = 0.0  # wall time of the training loop, without callbacks (evaluation)
+        self._stat_embs: torch.Tensor | None = None  # captions for the sampling generator's BatchNorm statistics
         self.log = log if self.is_main else (lambda _msg: None)
         if (cfg.train.eval_every or cfg.train.eval_minutes) and not self.callbacks:
             self.log(
@@ -412,9 +413,10 @@ class Trainer:
         """Write the pretrained folder (EMA generator if enabled) for ``T2IPipeline.from_pretrained``; with
         ``from_best``, the generator of the best evaluated checkpoint when there is one."""
         folder = Path(folder) if folder is not None else self.run_dir / "pretrained"
+        self.refresh_generator_statistics()
         generator, step = self.system.generator_for_export(), self.step
         best = self._best_system() if from_best else None
-        if best is not None:
+        if best is not None:  # its statistics were refreshed before it was evaluated and kept
             generator, step = best[0].generator_for_export(), best[1]
             self.log(f"exporting the best evaluated checkpoint (step {step})")
         if int(getattr(generator, "text_dim", -1)) == 0:  # unconditional (StackGAN++): no text side to export
@@ -468,9 +470,18 @@ class Trainer:
         }
         self.runlog.metrics(rec)
 
+    def refresh_generator_statistics(self, n: int = 1024) -> None:
+        """Let the system re-estimate its sampling generator's BatchNorm statistics on ``n`` fixed training
+        captions (before evaluations, sample grids and the export; see ``ReedSystem.refresh_generator_statistics``)."""
+        if self._stat_embs is None:
+            idx = np.linspace(0, len(self.dataset) - 1, min(n, len(self.dataset))).round().astype(np.int64)
+            self._stat_embs = self.dataset.batch(idx, 0)["text_emb"].float()
+        self.system.refresh_generator_statistics(self._stat_embs)
+
     def _sample_grid(self, fixed: dict[str, Any]) -> None:
         if not self.is_main:
             return
+        self.refresh_generator_statistics()
         images = self.system.sample(fixed["z"], fixed["text_emb"])
         self.runlog.grid(
             self.step, images[-1] if isinstance(images, list) else images, fixed["cols"], fixed["captions"]
