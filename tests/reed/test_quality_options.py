@@ -9,6 +9,7 @@ from t2igan.losses.gan import mode_seeking_loss, r1_penalty
 from t2igan.models.reed import ReedDiscriminator, ReedGenerator, reed_config
 from t2igan.training.augment import translate
 from t2igan.utils.errors import T2IError
+from t2igan.utils.seed import derive_seed
 
 MODERN = dict(g_upsample="nearest", g_fusion="affine", d_norm="spectral", d_text="projection")
 
@@ -150,9 +151,7 @@ def test_standing_statistics_make_the_ema_generator_batch_independent_and_determ
     assert torch.equal(first, g.stages[0].norm.running_mean)  # exact, repeatable average
     # They are the mean of the batch statistics of G_ema itself over the fixed captions.
     emb = trainer._stat_embs
-    gen = torch.Generator().manual_seed(
-        __import__("t2igan.utils.seed", fromlist=["derive_seed"]).derive_seed(trainer.cfg.seed, "standing-stats")
-    )
+    gen = torch.Generator().manual_seed(derive_seed(trainer.cfg.seed, "standing-stats"))
     z = torch.randn(len(emb), trainer.system.z_dim, generator=gen)
     feats = {}
     handle = g.stages[0].conv.register_forward_hook(lambda _m, _i, out: feats.setdefault("x", out))
