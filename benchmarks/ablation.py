@@ -1,13 +1,17 @@
 """Reed et al. (2016)'s ablation on synthetic flowers: GAN, GAN-CLS, GAN-INT, GAN-INT-CLS with the same CPU budget.
 
-Each variant trains the `reed_cpu` preset for ``--minutes`` of *CPU time* of this process (all threads — unlike
-wall-clock time, not shortened by other load on the machine) or exactly ``--steps``, from the
-same seed, on the same cache, conditioned on the oracle attribute embeddings (a perfect text encoder, which isolates
-the GAN terms), then is evaluated with the same protocols: attribute accuracy on seen/unseen classes (evaluator),
-FID / KID / IS with the evaluator network. Paper's expectation: CLS improves text-image matching, INT improves realism
-and generalisation to unseen captions.
+Each variant trains a preset (``--preset``, default the CPU recipe `reed_cpu`) for ``--minutes`` of *CPU time* of this
+process (all threads — unlike wall-clock time, not shortened by other load on the machine) or exactly ``--steps``,
+for each of ``--seeds``, on the same cache, then is evaluated with the same protocols: attribute accuracy on
+seen/unseen classes (evaluator), FID / KID / IS with the evaluator network; the table gives mean ± std over seeds.
+The condition is the real text encoder's caption embeddings of ``--data`` (``--embeddings KEY``, e.g. the demo's
+char-CNN-RNN), or the oracle attribute one-hot code (``--embeddings onehot``: a perfect text encoder, which isolates
+the GAN terms). Paper's expectation: CLS improves text-image matching, INT improves realism and generalisation to
+unseen captions.
 
-    python benchmarks/ablation.py --minutes 3 --n 500 --out runs/ablation
+    python benchmarks/ablation.py --data runs/demo/data/flowers --embeddings char-cnn-rnn-… --minutes 10 \
+        --seeds 0 1 2 --threads 1 --out runs/ablation
+    python benchmarks/ablation.py --minutes 3 --out runs/ablation_onehot          # synthesises its own data
 
 Prints a Markdown table on stderr and ONE JSON line on stdout.
 """
@@ -31,18 +35,23 @@ VARIANTS = ("gan", "gan-cls", "gan-int", "gan-int-cls")
 METRICS = "attr_acc,fid_evaluator,kid_evaluator,is_evaluator"
 
 
-def prepare(out: Path, n_images: int, size: int, evaluator_steps: int, seed: int):
+def prepare(out: Path, n_images: int, size: int, evaluator_steps: int, seed: int, data: Path | None, key: str):
     from t2igan.data.cache import PreparedCache
     from t2igan.data.oracle_text import ORACLE_KEY, save_attribute_onehot
     from t2igan.data.synthetic import synthesize_cache
     from t2igan.metrics.evaluator import get_or_train_evaluator
 
-    cache = PreparedCache.open(synthesize_cache(out / "data", n=n_images, sizes=(size,), seed=seed))
-    if not cache.has_embeddings(ORACLE_KEY):
-        save_attribute_onehot(cache)
+    if data is not None:
+        cache = PreparedCache.open(data)
+    else:
+        cache = PreparedCache.open(synthesize_cache(out / "data", n=n_images, sizes=(size,), seed=seed))
+    if key == "onehot":
+        key = ORACLE_KEY
+        if not cache.has_embeddings(ORACLE_KEY):
+            save_attribute_onehot(cache)
     # where `t2igan evaluate` looks by default, so the runs can be re-evaluated without --evaluator
     ev = get_or_train_evaluator(cache, Path(cache.root) / "evaluator", size=size, steps=evaluator_steps, seed=seed)
-    return cache, ev, ORACLE_KEY
+    return cache, ev, key
 
 
 def base_config(cache, key: str, steps: int | None, seed: int, preset: str, threads: int | None, precision: str):
@@ -62,12 +71,13 @@ def base_config(cache, key: str, steps: int | None, seed: int, preset: str, thre
     return load_config(preset, overrides=overrides)
 
 
-def train_variant(variant: str, base, out: Path, minutes: float, steps: int | None) -> dict:
+def train_variant(variant: str, base, run: Path, minutes: float, steps: int | None, seed: int) -> dict:
     from t2igan.training.trainer import Trainer
 
     cfg = copy.deepcopy(base)
     cfg.loss.variant = variant
-    cfg.run_dir = str(out / variant)
+    cfg.seed = seed
+    cfg.run_dir = str(run)
     trainer = Trainer(cfg.validate())
     done = threading.Event()
 
@@ -107,6 +117,26 @@ def _finished(run: Path, n: int) -> tuple[dict, dict] | None:
     return None
 
 
+def _aggregate(rows: list[dict]) -> dict:
+    """mean and (population) std over seeds of every numeric field, per attribute too."""
+    import numpy as np
+
+    out: dict = {}
+    for k in ("steps", "train_seconds", "attr_seen", "attr_unseen", "fid", "kid", "is"):
+        vals = np.array([r[k] for r in rows if r.get(k) is not None], dtype=float)
+        out[k] = {
+            "mean": float(vals.mean()) if len(vals) else float("nan"),
+            "std": float(vals.std()) if len(vals) else 0.0,
+        }
+    for k in ("attr_seen_per_attribute", "attr_unseen_per_attribute"):
+        names = rows[0][k].keys()
+        out[k] = {
+            n: {"mean": float(np.mean([r[k][n] for r in rows])), "std": float(np.std([r[k][n] for r in rows]))}
+            for n in names
+        }
+    return out
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -130,7 +160,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--images", type=int, default=8189, help="synthetic flowers in the cache")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--evaluator-steps", type=int, default=700)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (mean ± std over them)")
+    p.add_argument("--data", type=Path, default=None, help="prepared cache with caption embeddings (else synthesised)")
+    p.add_argument(
+        "--embeddings", default="onehot", help="caption embedding key of --data, or onehot (oracle attribute code)"
+    )
     p.add_argument("--precision", default="fp32", help="train.precision for every variant (fp32 | bf16)")
     p.add_argument("--reuse", action="store_true", help="keep variants already trained and evaluated in --out")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
@@ -149,40 +183,53 @@ def main(argv: list[str] | None = None) -> None:
     load_all()
 
     t0, load_start = time.time(), os.getloadavg()[0]
-    cache, ev, key = prepare(args.out, args.images, args.size, args.evaluator_steps, args.seed)
+    cache, ev, key = prepare(
+        args.out, args.images, args.size, args.evaluator_steps, args.seeds[0], args.data, args.embeddings
+    )
     ceiling = ev.report["heldout_accuracy"]
-    base = base_config(cache, key, args.steps, args.seed, args.preset, args.threads, args.precision)
-    rows = {}
+    base = base_config(cache, key, args.steps, args.seeds[0], args.preset, args.threads, args.precision)
+    runs: dict[str, list[dict]] = {}
+    res: dict = {}
     for variant in args.variants.split(","):
-        done = _finished(args.out / variant, args.n) if args.reuse else None
-        if done is not None:
-            summary, res = done
-        else:
-            summary = train_variant(variant, base, args.out, args.minutes, args.steps)
-            generate, snapshot = pipeline_generate(args.out / variant, cache)
-            ctx = EvalContext(cache, generate, n=args.n, seed=args.seed, evaluator=ev, progress=False)
-            res = run_metrics(ctx, METRICS)
-            record_results(args.out / variant, res, {**snapshot, "train": summary})
-        a = res["attr_acc"]
-        rows[variant] = {
-            "steps": summary["step"],
-            "train_seconds": summary["seconds"],
-            "attr_seen": a["seen"]["overall"],
-            "attr_unseen": a["unseen"]["overall"],
-            "attr_unseen_per_attribute": a["unseen"]["per_attribute"],
-            "fid": res["fid_evaluator"]["value"],
-            "kid": res["kid_evaluator"]["value"],
-            "is": res["is_evaluator"]["value"],
-            "is_std": res["is_evaluator"]["std"],
-        }
-        print(f"{variant}: {rows[variant]}", file=sys.stderr, flush=True)
+        for seed in args.seeds:
+            run = args.out / variant / f"seed_{seed}"
+            done = _finished(run, args.n) if args.reuse else None
+            if done is not None:
+                summary, res = done
+            else:
+                summary = train_variant(variant, base, run, args.minutes, args.steps, seed)
+                generate, snapshot = pipeline_generate(run, cache)
+                ctx = EvalContext(cache, generate, n=args.n, seed=0, evaluator=ev, progress=False)
+                res = run_metrics(ctx, METRICS)
+                record_results(run, res, {**snapshot, "train": summary})
+            a = res["attr_acc"]
+            row = {
+                "seed": seed,
+                "steps": summary["step"],
+                "train_seconds": summary["seconds"],
+                "attr_seen": a["seen"]["overall"],
+                "attr_unseen": a["unseen"]["overall"],
+                "attr_seen_per_attribute": a["seen"]["per_attribute"],
+                "attr_unseen_per_attribute": a["unseen"]["per_attribute"],
+                "fid": res["fid_evaluator"]["value"],
+                "kid": res["kid_evaluator"]["value"],
+                "is": res["is_evaluator"]["value"],
+            }
+            runs.setdefault(variant, []).append(row)
+            print(f"{variant} seed {seed}: {row}", file=sys.stderr, flush=True)
     protocols = {k: v["protocol"] for k, v in res.items()}
+    rows = {v: _aggregate(r) for v, r in runs.items()}
+
+    def ms(r: dict, k: str, fmt: str) -> str:
+        return f"{r[k]['mean']:{fmt}} ± {r[k]['std']:{fmt}}"
+
     lines = [
+        f"mean ± std over {len(args.seeds)} seed(s)",
         "| variant | steps | attr acc seen ↑ | attr acc unseen ↑ | FID ↓ | KID ↓ | IS ↑ |",
         "|---|---|---|---|---|---|---|",
         *(
-            f"| {v} | {r['steps']} | {r['attr_seen']:.3f} | {r['attr_unseen']:.3f} | {r['fid']:.3f} | "
-            f"{r['kid']:.4f} | {r['is']:.2f} ± {r['is_std']:.2f} |"
+            f"| {v} | {r['steps']['mean']:.0f} | {ms(r, 'attr_seen', '.3f')} | {ms(r, 'attr_unseen', '.3f')} | "
+            f"{ms(r, 'fid', '.1f')} | {ms(r, 'kid', '.4f')} | {ms(r, 'is', '.2f')} |"
             for v, r in rows.items()
         ),
         f"| real held-out (evaluator ceiling) | – | {ceiling['seen']['overall']:.3f} | "
@@ -201,7 +248,9 @@ def main(argv: list[str] | None = None) -> None:
                 "precision": args.precision,
                 "condition": key,
                 "protocols": protocols,
+                "seeds": args.seeds,
                 "results": rows,
+                "runs": runs,
                 "evaluator_ceiling": ceiling,
                 "machine": machine,
                 "threads": torch.get_num_threads(),
