@@ -431,7 +431,7 @@ class Trainer:
             embeddings=embeddings,
             extra={
                 "step": step,
-                "variant": self.cfg.loss.variant,
+                "variant": self.cfg.loss.variant if "loss.variant" in self.system.honoured_keys else None,
                 "ema": self.cfg.optim.ema > 0,
                 "loss": self.cfg.loss.kind,
                 "seed": self.cfg.seed,
