@@ -160,3 +160,14 @@ def test_standing_statistics_make_the_ema_generator_batch_independent_and_determ
         g(z, emb)
     handle.remove()
     assert torch.allclose(first, feats["x"].float().mean(dim=(0, 2, 3)), atol=1e-4)
+
+
+def test_cpu_time_budget_stops_the_run_cleanly(tiny_config, fake_dataset):
+    from t2igan.training.trainer import Trainer
+
+    trainer = Trainer(
+        tiny_config("train.steps=100000", "train.max_cpu_minutes=0.002"), dataset=fake_dataset, log=lambda _m: None
+    )
+    summary = trainer.fit()
+    assert summary["budget_reached"] and 0 < summary["step"] < 100000
+    assert (trainer.run_dir / "pretrained" / "model_index.json").is_file()  # stopped cleanly: exported

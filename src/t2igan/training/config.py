@@ -98,6 +98,8 @@ class TrainLoopConfig:
     epochs: float | None = 600.0  # Reed: 600 epochs; ignored when `steps` is set
     steps: int | None = None
     max_minutes: float | None = None  # wall-clock budget: stop cleanly (checkpoint, samples, export) when reached
+    max_cpu_minutes: float | None = None  # the same in CPU time of this process (all threads): other load cannot
+    #                                       shorten it — for comparing runs on a shared machine
     precision: str = "fp32"  # fp32 | bf16 (autocast) | auto (bf16 where the CPU/GPU has native bf16, else fp32)
     channels_last: bool = True
     compile: bool = False  # torch.compile the nets (measure first; see docs/training.md)
@@ -227,6 +229,7 @@ _RANGES: dict[tuple[str, str], tuple[float, bool, float | None]] = {
     ("train", "steps"): (1, True, None),
     ("train", "epochs"): (0, False, None),
     ("train", "max_minutes"): (0, False, None),
+    ("train", "max_cpu_minutes"): (0, False, None),
     ("train", "threads"): (1, True, None),
     ("train", "sample_n"): (1, True, None),
 }

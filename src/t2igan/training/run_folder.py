@@ -47,6 +47,7 @@ RESUMABLE = (
     "train.steps",
     "train.epochs",
     "train.max_minutes",
+    "train.max_cpu_minutes",
     "train.device",
     "train.threads",
     "train.progress",

@@ -258,12 +258,18 @@ class Trainer:
         t_start, start_step, step_time = time.perf_counter(), self.step, 0.0
         t_mark = t_start
         budget = None if cfg.train.max_minutes is None else cfg.train.max_minutes * 60.0
+        cpu_budget = None if cfg.train.max_cpu_minutes is None else cfg.train.max_cpu_minutes * 60.0
+        cpu_start = time.process_time()
         budget_reached = False
         self._bad, self._ips = 0, 0.0
         with self._signals(), self._progress() as bar:
             while self.step < self.total_steps and not self._stop:
                 if budget is not None and self._agree(time.perf_counter() - t_start > budget):
                     self.log(f"time budget of {cfg.train.max_minutes} min reached at step {self.step}")
+                    budget_reached = True
+                    break
+                if cpu_budget is not None and self._agree(time.process_time() - cpu_start > cpu_budget):
+                    self.log(f"CPU-time budget of {cfg.train.max_cpu_minutes} min reached at step {self.step}")
                     budget_reached = True
                     break
                 idx, epoch = self.batch_indices(self.step)
