@@ -35,8 +35,16 @@ METRICS = ("attr_acc", "fid_evaluator", "diversity_evaluator", "style_spread")
 class EvalHook:
     """A ``TrainerCallback`` that evaluates the exported generator along the run and keeps the best checkpoint."""
 
-    def __init__(self, every: int = 0, minutes: list[float] | None = None, n: int = 500, select: str = "attr_acc"):
+    def __init__(
+        self,
+        every: int = 0,
+        minutes: list[float] | None = None,
+        n: int = 500,
+        select: str = "attr_acc",
+        evaluator: str | None = None,
+    ):
         self.every, self.minutes, self.n, self.select = every, sorted(minutes or []), n, select
+        self.evaluator_dir = evaluator
         self.best: float | None = None
         self.records: list[dict[str, Any]] = []
         self._evaluator: Any = None
@@ -51,7 +59,7 @@ class EvalHook:
         t = cfg.train
         if t.eval_every <= 0 and not t.eval_minutes:
             return None
-        return cls(t.eval_every, list(t.eval_minutes), t.eval_n, t.eval_select)
+        return cls(t.eval_every, list(t.eval_minutes), t.eval_n, t.eval_select, t.eval_evaluator)
 
     # -- TrainerCallback ------------------------------------------------------------------------------------------
     def on_step_end(self, trainer: Trainer) -> None:
@@ -75,6 +83,8 @@ class EvalHook:
         cache = getattr(trainer.dataset, "cache", None)
         key = getattr(trainer.dataset, "key", None)
         folder = Path(cache.root) / "evaluator" if cache is not None else None
+        if self.evaluator_dir is not None:
+            folder = Path(self.evaluator_dir)
         if folder is None or not (folder / "config.json").is_file() or key is None:
             trainer.log(
                 "note: training-time evaluation is off: it needs the attribute evaluator of the data "

@@ -119,6 +119,7 @@ class TrainLoopConfig:
     eval_every: int = 0  # evaluate (attribute accuracy, FID_eval on the validation subset) every N steps; 0 = off
     eval_minutes: list[float] = field(default_factory=list)  # … and when training time passes these minutes
     eval_n: int = 500  # captions per split for the training-time evaluation
+    eval_evaluator: str | None = None  # evaluator folder for it (default: <cache>/evaluator)
     eval_select: str = "attr_acc"  # what "best" means: attr_acc (higher) | fid_evaluator (lower)
     export_best: bool = True  # export the best evaluated checkpoint (else the last), when evaluation is on
 
