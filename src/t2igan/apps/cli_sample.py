@@ -163,7 +163,9 @@ def sample(
         if not hasattr(pipe.generator, "use_ca_mean"):
             raise T2IError("--ca-mean: this model has no conditioning augmentation (StackGAN only)")
         pipe.generator.use_ca_mean = True
-    result = pipe(caps, num_images_per_prompt=len(seeds), seeds=seeds, output_type="pt", truncation=truncation)
+    result = pipe(
+        caps, num_images_per_prompt=len(seeds), seeds=seeds, output_type="pt", truncation=truncation, denormalize=False
+    )
     grid = make_grid(
         result.images,
         nrow=len(seeds),
