@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, str] = {
     "convert": "t2igan.apps.cli_convert:convert",
     "data": "t2igan.apps.cli_data:data",
     "encode": "t2igan.apps.cli_encode:encode",
+    "export": "t2igan.apps.cli_export:export",
     "serve": "t2igan.apps.serve:serve",
     "sample": "t2igan.apps.cli_sample:sample",
     "interpolate": "t2igan.apps.cli_sample:interpolate",
