@@ -43,9 +43,12 @@ from t2igan.sampling.ca_noise import ca_noise
 from t2igan.training.export import (
     PRECOMPUTED_MARKER,
     PRETRAINED_KIND,
+    ModelCard,
+    card_named,
     is_pretrained_folder,
     model_index,
     save_text_side,
+    write_model_card,
     write_model_index,
 )
 from t2igan.utils.errors import T2IError
@@ -206,8 +209,9 @@ class T2IPipeline:
             pipe._style_dir = root / "style_encoder"  # read lazily: only style transfer needs S
         return pipe.to(device)
 
-    def save_pretrained(self, path: str | Path) -> Path:
-        """Write the folder atomically: index, generator config + safetensors, text encoder (or marker), S."""
+    def save_pretrained(self, path: str | Path, *, card: ModelCard | None = None) -> Path:
+        """Write the folder atomically: index, generator config + safetensors, text encoder (or marker), S, and the
+        model card ``README.md`` (``card``: metrics, datasets, sample grid, training config — see ``ModelCard``)."""
         path = Path(path)
         with atomic_dir(path, kind=PRETRAINED_KIND, is_own=is_pretrained_folder) as tmp:
             save_pretrained(self.generator, tmp / "generator")
@@ -216,8 +220,17 @@ class T2IPipeline:
             save_text_side(te_dir, self.text_encoder, {"dim": self.text_dim, **self.text_info})
             if self.style_encoder is not None:
                 self.style_encoder.save_pretrained(tmp / "style_encoder")
-            write_model_index(tmp, model_index(self.generator, self.text_encoder, self.style_encoder))
+            index = model_index(self.generator, self.text_encoder, self.style_encoder, **self._provenance())
+            write_model_index(tmp, index)
+            write_model_card(tmp, index, card_named(card, path))
         return path
+
+    def _provenance(self) -> dict[str, Any]:
+        """What the folder this pipeline was loaded from said about its training (model family, step, …)."""
+        if self.path is None or not (self.path / "model_index.json").is_file():
+            return {}
+        keep = ("model", "step", "variant", "ema", "loss", "seed", "embeddings", "converted_from")
+        return {k: v for k, v in _read_json(self.path / "model_index.json").items() if k in keep}
 
     # ------------------------------------------------------------------------------------------------ the steps
     def encode_prompt(self, captions: Sequence[str]) -> torch.Tensor:
