@@ -77,8 +77,9 @@ def prepare(
     """Decode, crop and resize a dataset once into a memory-mapped cache (no work if inputs are unchanged).
 
     SRC may be in Reed layout (Oxford-102, CUB-200-2011 with bounding boxes, synthetic flowers), StackGAN layout
-    (filenames.pickle + char-CNN-RNN-embeddings.pickle, imported as embeddings key "precomputed") or Hugging Face
-    imagefolder layout (metadata.jsonl / metadata.csv with file_name, text). An existing --out that is not a cache
+    (filenames.pickle + char-CNN-RNN-embeddings.pickle, imported as embeddings key "precomputed"), Hugging Face
+    imagefolder layout (metadata.jsonl / metadata.csv with file_name, text) or COCO captions
+    (annotations/captions_*.json + train2014/, val2014/; one class, val = test). An existing --out that is not a cache
     is an error (--overwrite replaces it); --out can never be SRC or a folder holding it.
 
     \b
