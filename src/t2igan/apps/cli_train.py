@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import click
@@ -13,6 +14,10 @@ from t2igan.utils.errors import T2IError
 
 EPILOG = """\b
 Examples:
+  # your own data in one command: a dataset folder (imagefolder, Reed, StackGAN pickles, COCO captions) is prepared,
+  # its captions encoded (DS-SJE char-CNN-RNN with ≥ 2 classes, else MiniLM) and settings chosen for its size:
+  t2igan train --data data/shapes --out runs/shapes
+\b
   # GAN-INT-CLS on the synthetic flowers (CPU preset), 2000 steps, into runs/flowers:
   t2igan train --config reed_cpu --data data/flowers/.t2igan_cache --out runs/flowers --set train.steps=2000
 \b
@@ -58,7 +63,23 @@ See docs/training.md for every option and its source.
 @click.option(
     "--data",
     type=click.Path(),
-    help="Dataset folder (uses its .t2igan_cache) or a prepared cache (sets data.cache).",
+    help="Dataset folder (prepared and encoded on the way, into its .t2igan_cache) or a prepared cache. Without a "
+    "config: the reed_cpu preset with settings chosen for the data size.",
+)
+@click.option(
+    "--text-encoder",
+    default="auto",
+    show_default=True,
+    metavar="auto|char-cnn-rnn|minilm|DIR",
+    help="With --data: what encodes the captions (auto: the cache's embeddings if any, else DS-SJE char-CNN-RNN "
+    "with ≥ 2 classes, else MiniLM).",
+)
+@click.option(
+    "--text-preset",
+    type=click.Choice(["cpu", "paper", "tiny"]),
+    default="cpu",
+    show_default=True,
+    help="DS-SJE preset when the char-CNN-RNN is trained.",
 )
 @click.option("--out", type=click.Path(), help="Run folder (sets run_dir).")
 @click.option("--resume", is_flag=True, help="Continue from the newest valid checkpoint in the run folder.")
@@ -76,6 +97,8 @@ def train(
     resume: bool,
     dry_run: bool,
     device: str | None,
+    text_encoder: str,
+    text_preset: str,
 ) -> None:
     """Train GAN / GAN-CLS / GAN-INT / GAN-INT-CLS (Reed et al. 2016) or another registered model family."""
     from t2igan.training.config import load_config
@@ -91,8 +114,6 @@ def train(
         sets.append(f"model.stage1={stage1}")
     if stage is not None:
         sets.append(f"model.stage={stage}")
-    if data:
-        sets.append(f"data.cache={data}")
     if out:
         sets.append(f"run_dir={out}")
     if device:
@@ -101,8 +122,13 @@ def train(
         source = str(Path(out) / "config.yaml")  # resume with the run's own resolved config
     if source is None and model is not None:
         source = default_config_for(model, stage)
+    auto = source is None and data is not None  # own data, no recipe: the CPU preset, settings for the data size
+    if auto:
+        source = "reed_cpu"
     if source is None:
         raise T2IError("no config given", hint="pass --config reed_cpu (or a YAML file); see t2igan train --help")
+    if data:
+        sets += own_data_overrides(data, source, sets, auto=auto, text_encoder=text_encoder, text_preset=text_preset)
     cfg = load_config(source, sets)
     if model is not None and cfg.model.name != model:
         raise T2IError(
@@ -117,6 +143,64 @@ def train(
         _dry_run(cfg)
         return
     _train(cfg, resume)
+
+
+def own_data_overrides(
+    data: str, source: str, sets: list[str], *, auto: bool, text_encoder: str, text_preset: str
+) -> list[str]:
+    """Prepare ``data`` (a dataset folder or a cache) and its caption embeddings; the ``key=value`` overrides that
+    train on them. ``auto``: no config was given, so resolution, augmentation and batch follow the data size (keys the
+    user set with --set win). Each decision is stated in one line."""
+    from t2igan.training.config import load_config, parse_override
+    from t2igan.training.distributed import launched_by_torchrun
+    from t2igan.training.own_data import count_images, data_defaults, prepare_own_data
+
+    def say(line: str) -> None:
+        click.echo(line, err=True)
+
+    if launched_by_torchrun():  # every rank would prepare and encode at once: only a ready cache is accepted
+        from t2igan.data.cache import PreparedCache
+
+        try:
+            ready = bool(PreparedCache.open(data).embedding_keys())
+        except T2IError:
+            ready = False
+        if not ready:
+            raise T2IError(
+                "under torchrun, --data must already be prepared with caption embeddings",
+                path=data,
+                hint=f"prepare it once in one process: t2igan train --data {data} --dry-run (same options)",
+            )
+        return [f"data.cache={data}"]
+    user = dict(parse_override(s) for s in sets)
+    base = load_config(source, sets)
+    extra: dict[str, object] = {}
+    if auto:
+        chosen, line = data_defaults(count_images(data))
+        extra.update({k: v for k, v in chosen.items() if k not in user})
+        say(f"settings: {line}; preset {source}, {base.train.steps} steps — change any with --set KEY=VALUE")
+    size = int(extra.get("data.size", base.data.size))  # type: ignore[call-overload]
+    plan = prepare_own_data(
+        data,
+        size,
+        text_encoder=text_encoder,
+        text_preset=text_preset,
+        embeddings=base.data.embeddings,
+        seed=base.seed,
+        log=say,
+    )
+    if plan.n_classes == 1:  # said once here instead of as the dataset's Python warning
+        say("note: one class: GAN-CLS's mismatching captions come from other images of it")
+        warnings.filterwarnings("ignore", message=r"the \w+ split has one class")
+    extra["data.cache"] = str(plan.cache)
+    extra.setdefault("data.embeddings", plan.embeddings)
+    if plan.text_encoder and "data.text_encoder" not in user:
+        extra["data.text_encoder"] = plan.text_encoder
+    batch = base.train.batch_size
+    if auto and "train.batch_size" not in user and plan.n_train < 2 * batch:
+        extra["train.batch_size"] = max(2, plan.n_train // 2)
+        say(f"settings: {plan.n_train} training images: batch {extra['train.batch_size']} (train.batch_size)")
+    return [f"{k}={v}" for k, v in extra.items()]
 
 
 def default_config_for(model: str, stage: int | None) -> str:
