@@ -173,16 +173,21 @@ class T2IPipeline:
     # ------------------------------------------------------------------------------------------------ save/load
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str | torch.device = "cpu") -> T2IPipeline:
-        """Load a pretrained folder (see the module docstring) or a run folder's ``pretrained/``; safetensors only."""
+        """Load a pretrained folder (see the module docstring), a run folder's ``pretrained/`` or a model shipped with
+        the package by name (``"flowers-64"``, see `t2igan.pretrained`; an existing path wins); safetensors only."""
+        from t2igan.pretrained import is_shipped_name, shipped_folder, shipped_names
+
         root = Path(path)
+        if not root.exists() and is_shipped_name(path):
+            root = shipped_folder(str(path))
         if not (root / "model_index.json").is_file() and (root / "pretrained" / "model_index.json").is_file():
             root = root / "pretrained"  # a run folder: use its export
         index_path = root / "model_index.json"
         if not root.is_dir():
             raise T2IError(
-                "no such model folder",
+                "no such model folder or shipped model name",
                 path=root,
-                hint="pass a pretrained folder, e.g. runs/demo/pretrained (made by `t2igan demo`)",
+                hint=f"pass a run or pretrained folder, or a shipped model: {', '.join(shipped_names())}",
             )
         if not index_path.is_file():
             raise T2IError(

@@ -168,6 +168,7 @@ def write_model_card(folder: str | Path, index: dict[str, Any], card: ModelCard 
         "",
         "```python",
         "from t2igan.sampling import T2IPipeline",
+        "",
         f'pipe = T2IPipeline.from_pretrained("{ref}")',
         'images = pipe(prompt="this flower has five pink petals and a yellow center", num_images_per_prompt=4).images',
         "```",
