@@ -127,7 +127,9 @@ def train(
         source = "reed_cpu"
     if source is None:
         raise T2IError("no config given", hint="pass --config reed_cpu (or a YAML file); see t2igan train --help")
-    if data:
+    if data and not auto and text_encoder == "auto" and _ready_cache(data):
+        sets.append(f"data.cache={data}")  # a prepared cache with embeddings: nothing to prepare or decide
+    elif data:
         sets += own_data_overrides(data, source, sets, auto=auto, text_encoder=text_encoder, text_preset=text_preset)
     cfg = load_config(source, sets)
     if model is not None and cfg.model.name != model:
@@ -145,6 +147,18 @@ def train(
     _train(cfg, resume)
 
 
+def _ready_cache(data: str) -> bool:
+    """``data`` is a prepared cache folder (not a dataset folder) that already holds caption embeddings."""
+    from t2igan.data.cache import PreparedCache
+
+    if not (Path(data) / "meta.json").is_file():
+        return False
+    try:
+        return bool(PreparedCache.open(data).embedding_keys())
+    except T2IError:
+        return False
+
+
 def own_data_overrides(
     data: str, source: str, sets: list[str], *, auto: bool, text_encoder: str, text_preset: str
 ) -> list[str]:
@@ -154,6 +168,7 @@ def own_data_overrides(
     from t2igan.training.config import load_config, parse_override
     from t2igan.training.distributed import launched_by_torchrun
     from t2igan.training.own_data import count_images, data_defaults, prepare_own_data
+    from t2igan.training.system import check_config, get_system_class
 
     def say(line: str) -> None:
         click.echo(line, err=True)
@@ -174,6 +189,7 @@ def own_data_overrides(
         return [f"data.cache={data}"]
     user = dict(parse_override(s) for s in sets)
     base = load_config(source, sets)
+    check_config(base, get_system_class(base.model.name).honoured_keys)  # a config error before any data work
     extra: dict[str, object] = {}
     if auto:
         chosen, line = data_defaults(count_images(data))
