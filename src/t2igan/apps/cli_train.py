@@ -194,7 +194,8 @@ def own_data_overrides(
     if auto:
         chosen, line = data_defaults(count_images(data))
         extra.update({k: v for k, v in chosen.items() if k not in user})
-        say(f"settings: {line}; preset {source}, {base.train.steps} steps — change any with --set KEY=VALUE")
+        length = f"{base.train.steps} steps" if base.train.steps else f"{base.train.epochs:g} epochs"
+        say(f"settings: {line}; preset {source}, {length} — change any with --set KEY=VALUE")
     size = int(extra.get("data.size", base.data.size))  # type: ignore[call-overload]
     plan = prepare_own_data(
         data,
