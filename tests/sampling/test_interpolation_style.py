@@ -12,7 +12,7 @@ A, B = "a flower with red petals", "a flower with blue petals"
 def test_text_interpolation_endpoints_are_the_captions(pipe):
     res = interpolate_text(pipe, A, B, steps=5, seeds=[3, 4])
     assert res.images.shape == (10, 3, 16, 16) and res.betas[0] == 0.0 and res.betas[-1] == 1.0
-    ends = pipe([A, B], seeds=[3], output_type="pt").images
+    ends = pipe([A, B], seeds=[3], output_type="pt", denormalize=False).images
     assert torch.allclose(res.images[0], ends[0], atol=1e-5)  # seed 3, β = 0 → caption A
     assert torch.allclose(res.images[4], ends[1], atol=1e-5)  # seed 3, β = 1 → caption B
     img = res.to_image(scale=3)
@@ -22,7 +22,7 @@ def test_text_interpolation_endpoints_are_the_captions(pipe):
 def test_z_interpolation_endpoints_are_the_seeds(pipe):
     res = interpolate_z(pipe, [A, B], seed_a=2, seed_b=9, steps=4)
     assert res.images.shape == (8, 3, 16, 16) and res.kind == "z"
-    ends = pipe([A, B], 2, seeds=[2, 9], output_type="pt").images
+    ends = pipe([A, B], 2, seeds=[2, 9], output_type="pt", denormalize=False).images
     assert torch.allclose(res.images[0], ends[0], atol=1e-5) and torch.allclose(res.images[3], ends[1], atol=1e-5)
     assert torch.allclose(res.images[7], ends[3], atol=1e-5)
     s = interpolate_z(pipe, [A], seed_a=2, seed_b=9, steps=4, mode="slerp")
@@ -54,7 +54,7 @@ def test_style_encoder_learns_to_invert_g_and_transfers(pipe, tmp_path):
     pipe.style_encoder = res.encoder
     loaded = T2IPipeline.from_pretrained(pipe.save_pretrained(tmp_path / "p"))
     assert isinstance(loaded.style_encoder, StyleEncoder)
-    queries = pipe([A, B, A], seeds=[0, 1, 2], output_type="pt").images
+    queries = pipe([A, B, A], seeds=[0, 1, 2], output_type="pt", denormalize=False).images
     out = style_transfer(loaded, queries, [A, B])
     assert out.images.shape == (3, 2, 3, 16, 16) and out.styles.shape == (3, 8)
     img = out.to_image(scale=2)

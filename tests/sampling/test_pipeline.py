@@ -19,12 +19,29 @@ def test_call_shapes_and_output_types(pipe):
     assert len(out.images) == 6 and all(isinstance(im, Image.Image) and im.size == (16, 16) for im in out.images)
     assert out.captions == [CAPS[0]] * 3 + [CAPS[1]] * 3
     assert out.seeds == [0, 1, 2, 0, 1, 2] and out.stages is None
+    # "pt" / "np" are in [0, 1] as in diffusers; denormalize=False keeps G's [-1, 1]
     pt = pipe(CAPS, num_images_per_prompt=3, output_type="pt").images
-    assert pt.shape == (6, 3, 16, 16) and pt.min() >= -1 and pt.max() <= 1
+    raw = pipe(CAPS, num_images_per_prompt=3, output_type="pt", denormalize=False).images
+    assert pt.shape == raw.shape == (6, 3, 16, 16) and pt.min() >= 0 and pt.max() <= 1
+    assert raw.min() < 0 and torch.allclose(pt, (raw + 1) / 2)
     arr = pipe(CAPS, 3, output_type="np").images
-    assert arr.shape == (6, 16, 16, 3) and arr.dtype == np.uint8
-    assert np.array_equal(arr[4], np.asarray(out.images[4]))
+    assert arr.shape == (6, 16, 16, 3) and arr.dtype == np.float32 and arr.min() >= 0 and arr.max() <= 1
+    assert np.abs(np.round(arr[4] * 255) - np.asarray(out.images[4], dtype=np.float32)).max() <= 1
+    raw_np = pipe(CAPS, 3, output_type="np", denormalize=False).images
+    assert np.allclose(raw_np, raw.permute(0, 2, 3, 1).numpy())
     assert pipe.image_size == 16
+    with pytest.raises(T2IError, match="output_type must be"):
+        pipe(CAPS, output_type="latent")
+
+
+def test_prompt_keyword_like_diffusers(pipe):
+    positional = pipe(CAPS, 2, output_type="pt").images
+    assert torch.equal(pipe(prompt=CAPS, num_images_per_prompt=2, output_type="pt").images, positional)
+    assert torch.equal(pipe(captions=CAPS, num_images_per_prompt=2, output_type="pt").images, positional)
+    one = pipe(prompt=CAPS[1], output_type="pt")  # a str is one prompt
+    assert one.captions == [CAPS[1]] and torch.allclose(one.images[0], positional[2], atol=1e-5)
+    with pytest.raises(T2IError, match="prompt or captions, not both"):
+        pipe(CAPS, captions=CAPS)
 
 
 def test_caption_and_seed_give_the_same_image_whatever_the_batch(pipe):

@@ -46,7 +46,7 @@ def test_stage1_g_reproduces_the_official_output(tmp_path) -> None:
     assert len(sd) == 33  # the release's STAGE1_G tensor count
     out = convert_official("stackgan", _save(sd, tmp_path / "netG.pth"), tmp_path / "sg1")
     emb, z = _inputs()
-    got = _pipe(out)(text_embeddings=emb, latents=z, output_type="pt")
+    got = _pipe(out)(text_embeddings=emb, latents=z, output_type="pt", denormalize=False)
     want = ref.stage1_forward(sd, emb, z)
     assert got.images.shape == (3, 3, 64, 64) and got.stages is None
     torch.testing.assert_close(got.images, want, atol=1e-4, rtol=0)
@@ -59,7 +59,7 @@ def test_stage2_g_holds_its_stage1_and_reproduces_both_stages(tmp_path) -> None:
     sd = ref.stage2_g(gf=8, cond=COND, z=Z, text=TEXT, r_num=2)
     out = convert_official("stackgan", _save(sd, tmp_path / "netG.pth"), tmp_path / "sg2")
     emb, z = _inputs()
-    got = _pipe(out)(text_embeddings=emb, latents=z, output_type="pt")
+    got = _pipe(out)(text_embeddings=emb, latents=z, output_type="pt", denormalize=False)
     want1, want2 = ref.stage2_forward(sd, emb, z)
     assert got.images.shape == (3, 3, 256, 256)
     torch.testing.assert_close(got.stages[0], want1, atol=1e-4, rtol=0)
@@ -74,7 +74,7 @@ def test_g_net_any_branch_count_with_module_prefix(tmp_path, branches: int) -> N
     path = _save(sd, tmp_path / "netG_2000.pth", data_parallel=True)
     out = convert_official("stackgan-v2", path, tmp_path / "pp")
     emb, z = _inputs()
-    got = _pipe(out)(text_embeddings=emb, latents=z, output_type="pt")
+    got = _pipe(out)(text_embeddings=emb, latents=z, output_type="pt", denormalize=False)
     want = ref.g_net_forward(sd, z, emb)
     stages = got.stages if branches > 1 else [got.images]
     assert [s.shape[-1] for s in stages] == [64, 128, 256][:branches]
@@ -86,7 +86,7 @@ def test_unconditional_g_net(tmp_path) -> None:
     sd = ref.g_net(gf=4, ef=COND, z=Z, text=TEXT, r_num=1, branches=2, conditional=False)
     out = convert_official("stackgan-v2", _save(sd, tmp_path / "netG.pth"), tmp_path / "pp")
     _, z = _inputs()
-    got = T2IPipeline.from_pretrained(out)(num_images_per_prompt=3, latents=z, output_type="pt")
+    got = T2IPipeline.from_pretrained(out)(num_images_per_prompt=3, latents=z, output_type="pt", denormalize=False)
     for a, b in zip(got.stages, ref.g_net_forward(sd, z, None), strict=True):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
 

@@ -29,7 +29,7 @@ def convert() -> None:
     Sampling (no text encoder: pass the release's char-CNN-RNN embeddings), with CA noise off as the release's
     generator gives for the same embedding and z:
       pipe = T2IPipeline.from_pretrained("models/stackgan_birds"); pipe.generator.use_ca_mean = True
-      pipe(text_embeddings=E, latents=Z, output_type="pt")
+      pipe(text_embeddings=E, latents=Z, output_type="pt", denormalize=False)
     """
 
 

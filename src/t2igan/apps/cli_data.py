@@ -12,7 +12,7 @@ from t2igan.utils.errors import T2IError
 
 @click.group("data")
 def data() -> None:
-    """Datasets: synthesise, prepare (decode once into a cache) and show.
+    """Datasets: synthesise (flowers, shapes), prepare (decode once into a cache) and show.
 
     \b
     Example (the embedded synthetic flowers, end to end):
@@ -51,6 +51,30 @@ def synth(out: Path, n: int, size: int, seed: int, preview: bool, overwrite: boo
     click.echo(f"wrote {n} synthetic flowers ({size}px) to {path}")
 
 
+@data.command("shapes")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder to write.")
+@click.option("--n", default=300, show_default=True, type=click.IntRange(1, 100_000), help="Number of images.")
+@click.option("--size", default=64, show_default=True, type=click.IntRange(16, 512), help="Image side in pixels.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="Fixes every image and caption.")
+@click.option("--overwrite", is_flag=True, help="Replace --out even if it is not an earlier shapes folder.")
+def shapes(out: Path, n: int, size: int, seed: int, overwrite: bool) -> None:
+    """Write a small captioned dataset of coloured circles, squares and triangles in imagefolder layout.
+
+    \b
+    Writes images/shape_XXXXX.png and metadata.jsonl (file_name, text: 4 captions, label: <colour>-<shape>, 18
+    classes): an example of your own data for `t2igan train --data`.
+
+    \b
+    Example:
+      t2igan data shapes --out data/shapes --n 300
+      t2igan train --data data/shapes --out runs/shapes
+    """
+    from t2igan.data.shapes import write_shapes_dataset
+
+    path = write_shapes_dataset(out, n=n, size=size, seed=seed, overwrite=overwrite)
+    click.echo(f"wrote {n} shapes ({size}px, imagefolder layout) to {path}")
+
+
 @data.command("prepare")
 @click.argument("src", type=click.Path(path_type=Path))
 @click.option(
@@ -77,8 +101,9 @@ def prepare(
     """Decode, crop and resize a dataset once into a memory-mapped cache (no work if inputs are unchanged).
 
     SRC may be in Reed layout (Oxford-102, CUB-200-2011 with bounding boxes, synthetic flowers), StackGAN layout
-    (filenames.pickle + char-CNN-RNN-embeddings.pickle, imported as embeddings key "precomputed") or Hugging Face
-    imagefolder layout (metadata.jsonl / metadata.csv with file_name, text). An existing --out that is not a cache
+    (filenames.pickle + char-CNN-RNN-embeddings.pickle, imported as embeddings key "precomputed"), Hugging Face
+    imagefolder layout (metadata.jsonl / metadata.csv with file_name, text) or COCO captions
+    (annotations/captions_*.json + train2014/, val2014/; one class, val = test). An existing --out that is not a cache
     is an error (--overwrite replaces it); --out can never be SRC or a folder holding it.
 
     \b

@@ -94,10 +94,15 @@ def train_cmd(
     m = train_sje(
         cache, out, cfg, resume=resume, image_features=feats, progress=not quiet, log=click.echo, threads=threads
     )
+    unseen = (
+        f"unseen classes {m['zero_shot_unseen_top1']:.3f} (chance {m['unseen_chance']:.3f}, "
+        f"{m['unseen_classes']} classes), "
+        if m["unseen_classes"]
+        else "no test split (no unseen classes), "
+    )
     click.echo(
-        f"zero-shot top-1: unseen classes {m['zero_shot_unseen_top1']:.3f} "
-        f"(chance {m['unseen_chance']:.3f}, {m['unseen_classes']} classes), seen {m['zero_shot_seen_top1']:.3f} "
-        f"(chance {m['seen_chance']:.3f}); trained in {m['train_seconds']:.0f} s → {out}"
+        f"zero-shot top-1: {unseen}seen {m['zero_shot_seen_top1']:.3f} (chance {m['seen_chance']:.3f}); "
+        f"trained in {m['train_seconds']:.0f} s → {out}"
     )
 
 

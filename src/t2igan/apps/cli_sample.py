@@ -6,6 +6,7 @@ Thin: every command parses its options, calls `t2igan.sampling` and writes one i
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -73,10 +74,32 @@ def _done(path: Path, what: str) -> None:
     click.echo(f"wrote {what}: {path}")
 
 
+def model_and_captions(args: tuple[str, ...], model: str | None) -> tuple[str, list[str]]:
+    """Which argument of ``t2igan sample`` is the model: ``--model`` if given; else the first argument when it is an
+    existing folder, a shipped model name or a path (a ``/`` and no spaces: a missing folder is then an error, not a
+    caption); else the default shipped model, and every argument is a caption."""
+    from t2igan.pretrained import DEFAULT_MODEL, is_shipped_name
+
+    if model is not None:
+        return model, list(args)
+    if args:
+        first = args[0]
+        looks_like_path = ("/" in first or os.sep in first) and not any(c.isspace() for c in first)
+        if Path(first).is_dir() or is_shipped_name(first) or looks_like_path:
+            return first, list(args[1:])
+    return DEFAULT_MODEL, list(args)
+
+
 # ----------------------------------------------------------------------------------------------------------- sample
 @click.command("sample")
-@click.argument("model_dir", type=click.Path(file_okay=False))
-@click.argument("captions", nargs=-1)
+@click.argument("args", nargs=-1, metavar="[MODEL] [CAPTION]...")
+@click.option(
+    "--model",
+    "model_opt",
+    metavar="DIR|NAME",
+    default=None,
+    help="Run or pretrained folder, or a shipped model name [default: flowers-64, shipped with t2igan].",
+)
 @click.option(
     "-n",
     "--num",
@@ -107,8 +130,8 @@ def _done(path: Path, what: str) -> None:
 @click.option("--ca-mean", is_flag=True, help="StackGAN: use the conditioning-augmentation mean ĉ = μ (no CA noise).")
 @click.option("--device", default="cpu", show_default=True, help=f"Where G runs: {DEVICE_HELP}.")
 def sample(
-    model_dir: str,
-    captions: tuple[str, ...],
+    args: tuple[str, ...],
+    model_opt: str | None,
     num: int | None,
     seeds_spec: str | None,
     seed: int | None,
@@ -122,8 +145,14 @@ def sample(
 ) -> None:
     """Draw images for captions: one grid row per caption, the caption written under its row.
 
+    MODEL is a run or pretrained folder or a shipped model name; without it (or --model) the model shipped with
+    t2igan (flowers-64) draws. A first argument that is an existing folder, a shipped name or a path (contains "/",
+    no spaces) is the model; everything else is a caption.
+
     \b
     Examples:
+      t2igan sample "this flower has five pink petals and a yellow center" --out pink.png   # the shipped model
+      t2igan sample --model runs/demo "a flower with red petals" "a flower with blue petals"
       t2igan sample runs/demo "this flower has pink petals and a yellow center"
       t2igan sample runs/demo "a flower with five blue petals" -n 16 --seeds 0-15 --out blue.png
       t2igan sample runs/demo --captions captions.txt --seed 100 -n 8 --scale 2
@@ -133,6 +162,7 @@ def sample(
     A caption and a seed always give the same image (z is drawn per seed). One call draws at most 4096 images
     (captions × seeds) into a grid of at most 2^26 pixels (8192²); split larger requests over several calls.
     """
+    model_dir, captions = model_and_captions(args, model_opt)
     caps = list(captions) + (_read_captions(captions_file) if captions_file else [])
     seeds = _seeds(seeds_spec)
     if seeds is not None and seed is not None:
@@ -150,7 +180,7 @@ def sample(
     if not caps and pipe.text_dim == 0:
         caps = ["(unconditional)"]  # an unconditional model (StackGAN++ uncond) needs no caption
     if not caps:
-        raise T2IError("no caption given", hint='e.g. t2igan sample runs/demo "a flower with red petals"')
+        raise T2IError("no caption given", hint='e.g. t2igan sample "a flower with red petals" --out red.png')
     _check_sample_size(len(caps), len(seeds), pipe.image_size * (2 if stages else 1), scale)
     if stages:
         from t2igan.sampling.stages import stage_grid
@@ -163,7 +193,9 @@ def sample(
         if not hasattr(pipe.generator, "use_ca_mean"):
             raise T2IError("--ca-mean: this model has no conditioning augmentation (StackGAN only)")
         pipe.generator.use_ca_mean = True
-    result = pipe(caps, num_images_per_prompt=len(seeds), seeds=seeds, output_type="pt", truncation=truncation)
+    result = pipe(
+        caps, num_images_per_prompt=len(seeds), seeds=seeds, output_type="pt", truncation=truncation, denormalize=False
+    )
     grid = make_grid(
         result.images,
         nrow=len(seeds),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import click
@@ -13,6 +14,10 @@ from t2igan.utils.errors import T2IError
 
 EPILOG = """\b
 Examples:
+  # your own data in one command: a dataset folder (imagefolder, Reed, StackGAN pickles, COCO captions) is prepared,
+  # its captions encoded (DS-SJE char-CNN-RNN with ≥ 2 classes, else MiniLM) and settings chosen for its size:
+  t2igan train --data data/shapes --out runs/shapes
+\b
   # GAN-INT-CLS on the synthetic flowers (CPU preset), 2000 steps, into runs/flowers:
   t2igan train --config reed_cpu --data data/flowers/.t2igan_cache --out runs/flowers --set train.steps=2000
 \b
@@ -58,7 +63,23 @@ See docs/training.md for every option and its source.
 @click.option(
     "--data",
     type=click.Path(),
-    help="Dataset folder (uses its .t2igan_cache) or a prepared cache (sets data.cache).",
+    help="Dataset folder (prepared and encoded on the way, into its .t2igan_cache) or a prepared cache. Without a "
+    "config: the reed_cpu preset with settings chosen for the data size.",
+)
+@click.option(
+    "--text-encoder",
+    default="auto",
+    show_default=True,
+    metavar="auto|char-cnn-rnn|minilm|DIR",
+    help="With --data: what encodes the captions (auto: the cache's embeddings if any, else DS-SJE char-CNN-RNN "
+    "with ≥ 2 classes, else MiniLM).",
+)
+@click.option(
+    "--text-preset",
+    type=click.Choice(["cpu", "paper", "tiny"]),
+    default="cpu",
+    show_default=True,
+    help="DS-SJE preset when the char-CNN-RNN is trained.",
 )
 @click.option("--out", type=click.Path(), help="Run folder (sets run_dir).")
 @click.option("--resume", is_flag=True, help="Continue from the newest valid checkpoint in the run folder.")
@@ -83,6 +104,8 @@ def train(
     dry_run: bool,
     device: str | None,
     threads: int | None,
+    text_encoder: str,
+    text_preset: str,
 ) -> None:
     """Train GAN / GAN-CLS / GAN-INT / GAN-INT-CLS (Reed et al. 2016) or another registered model family."""
     from t2igan.training.config import load_config
@@ -98,8 +121,6 @@ def train(
         sets.append(f"model.stage1={stage1}")
     if stage is not None:
         sets.append(f"model.stage={stage}")
-    if data:
-        sets.append(f"data.cache={data}")
     if out:
         sets.append(f"run_dir={out}")
     if device:
@@ -110,8 +131,15 @@ def train(
         source = str(Path(out) / "config.yaml")  # resume with the run's own resolved config
     if source is None and model is not None:
         source = default_config_for(model, stage)
+    auto = source is None and data is not None  # own data, no recipe: the CPU preset, settings for the data size
+    if auto:
+        source = "reed_cpu"
     if source is None:
         raise T2IError("no config given", hint="pass --config reed_cpu (or a YAML file); see t2igan train --help")
+    if data and not auto and text_encoder == "auto" and _ready_cache(data):
+        sets.append(f"data.cache={data}")  # a prepared cache with embeddings: nothing to prepare or decide
+    elif data:
+        sets += own_data_overrides(data, source, sets, auto=auto, text_encoder=text_encoder, text_preset=text_preset)
     cfg = load_config(source, sets)
     if model is not None and cfg.model.name != model:
         raise T2IError(
@@ -126,6 +154,79 @@ def train(
         _dry_run(cfg)
         return
     _train(cfg, resume)
+
+
+def _ready_cache(data: str) -> bool:
+    """``data`` is a prepared cache folder (not a dataset folder) that already holds caption embeddings."""
+    from t2igan.data.cache import PreparedCache
+
+    if not (Path(data) / "meta.json").is_file():
+        return False
+    try:
+        return bool(PreparedCache.open(data).embedding_keys())
+    except T2IError:
+        return False
+
+
+def own_data_overrides(
+    data: str, source: str, sets: list[str], *, auto: bool, text_encoder: str, text_preset: str
+) -> list[str]:
+    """Prepare ``data`` (a dataset folder or a cache) and its caption embeddings; the ``key=value`` overrides that
+    train on them. ``auto``: no config was given, so resolution, augmentation and batch follow the data size (keys the
+    user set with --set win). Each decision is stated in one line."""
+    from t2igan.training.config import load_config, parse_override
+    from t2igan.training.distributed import launched_by_torchrun
+    from t2igan.training.own_data import count_images, data_defaults, prepare_own_data
+    from t2igan.training.system import check_config, get_system_class
+
+    def say(line: str) -> None:
+        click.echo(line, err=True)
+
+    if launched_by_torchrun():  # every rank would prepare and encode at once: only a ready cache is accepted
+        from t2igan.data.cache import PreparedCache
+
+        try:
+            ready = bool(PreparedCache.open(data).embedding_keys())
+        except T2IError:
+            ready = False
+        if not ready:
+            raise T2IError(
+                "under torchrun, --data must already be prepared with caption embeddings",
+                path=data,
+                hint=f"prepare it once in one process: t2igan train --data {data} --dry-run (same options)",
+            )
+        return [f"data.cache={data}"]
+    user = dict(parse_override(s) for s in sets)
+    base = load_config(source, sets)
+    check_config(base, get_system_class(base.model.name).honoured_keys)  # a config error before any data work
+    extra: dict[str, object] = {}
+    if auto:
+        chosen, line = data_defaults(count_images(data))
+        extra.update({k: v for k, v in chosen.items() if k not in user})
+        length = f"{base.train.steps} steps" if base.train.steps else f"{base.train.epochs:g} epochs"
+        say(f"settings: {line}; preset {source}, {length} — change any with --set KEY=VALUE")
+    size = int(extra.get("data.size", base.data.size))  # type: ignore[call-overload]
+    plan = prepare_own_data(
+        data,
+        size,
+        text_encoder=text_encoder,
+        text_preset=text_preset,
+        embeddings=base.data.embeddings,
+        seed=base.seed,
+        log=say,
+    )
+    if plan.n_classes == 1:  # said once here instead of as the dataset's Python warning
+        say("note: one class: GAN-CLS's mismatching captions come from other images of it")
+        warnings.filterwarnings("ignore", message=r"the \w+ split has one class")
+    extra["data.cache"] = str(plan.cache)
+    extra.setdefault("data.embeddings", plan.embeddings)
+    if plan.text_encoder and "data.text_encoder" not in user:
+        extra["data.text_encoder"] = plan.text_encoder
+    batch = base.train.batch_size
+    if auto and "train.batch_size" not in user and plan.n_train < 2 * batch:
+        extra["train.batch_size"] = max(2, plan.n_train // 2)
+        say(f"settings: {plan.n_train} training images: batch {extra['train.batch_size']} (train.batch_size)")
+    return [f"{k}={v}" for k, v in extra.items()]
 
 
 def default_config_for(model: str, stage: int | None) -> str:

@@ -297,7 +297,7 @@ def step_attributes(state: DemoState) -> None:
     pipe = T2IPipeline.from_pretrained(o.out / "pretrained")
 
     def generate(captions: list[str], seeds: list[int]) -> Any:
-        return pipe(captions, seeds=seeds, output_type="pt").images
+        return pipe(captions, seeds=seeds, output_type="pt", denormalize=False).images
 
     n = 32 if o.quick else 500
     res = evaluate_generator(state.cache, generate, "attr_acc", evaluator=ev, n=n, seed=o.seed)["attr_acc"]

@@ -37,7 +37,7 @@ def sample_grid(
     pipe: T2IPipeline, captions: Sequence[str], labels: Sequence[str], seeds: Sequence[int], out: Path, scale: int = 1
 ) -> Figure:
     """One row per caption (``labels`` prefix the row captions, e.g. "seen class"), one column per seed."""
-    res = pipe(list(captions), num_images_per_prompt=len(seeds), seeds=list(seeds), output_type="pt")
+    res = pipe(list(captions), num_images_per_prompt=len(seeds), seeds=list(seeds), output_type="pt", denormalize=False)
     rows = [f"[{lab}] {cap}" for lab, cap in zip(labels, captions, strict=True)]
     grid = make_grid(res.images, nrow=len(seeds), row_captions=rows, scale=scale)
     save_image(grid, out)

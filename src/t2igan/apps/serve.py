@@ -370,11 +370,25 @@ def create_app(
     return app
 
 
+def default_model() -> str:
+    from t2igan.pretrained import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+
+
 def load_demo_model(pretrained: str | Path, device: str = "cpu") -> DemoModel:
     """Load a pretrained folder (``runs/<name>/pretrained``) into a `DemoModel`; `T2IError` if it is not one."""
+    from t2igan.pretrained import is_shipped_name, shipped_folder
+
     path = Path(pretrained)
+    if not path.exists() and is_shipped_name(pretrained):
+        path = shipped_folder(str(pretrained))  # a model shipped with t2igan, by name
     if not path.is_dir():
-        raise T2IError("not a folder", path=path, hint="pass a pretrained folder, e.g. runs/demo/pretrained")
+        raise T2IError(
+            "not a folder or a shipped model name",
+            path=path,
+            hint="pass a pretrained folder (e.g. runs/demo/pretrained) or leave it out for the shipped model",
+        )
     if not (path / "model_index.json").is_file() and (path / "pretrained" / "model_index.json").is_file():
         path = path / "pretrained"  # a run folder works too
     if not (path / "model_index.json").is_file():
@@ -412,7 +426,7 @@ def run_server(app: Any, host: str, port: int) -> None:
 
 
 @click.command("serve")
-@click.argument("pretrained", type=click.Path(path_type=Path))
+@click.argument("pretrained", required=False, metavar="[MODEL]")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 = all).")
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--device", default="cpu", show_default=True, help=f"{DEVICE_HELP}.")
@@ -424,12 +438,18 @@ def run_server(app: Any, host: str, port: int) -> None:
     metavar="NAME",
     help="Another name the page may be opened under (repeatable); loopback names and --host always work.",
 )
-def serve(pretrained: Path, host: str, port: int, device: str, max_images: int, allow_hosts: tuple[str, ...]) -> None:
+def serve(
+    pretrained: str | None, host: str, port: int, device: str, max_images: int, allow_hosts: tuple[str, ...]
+) -> None:
     """Serve a web page to try a trained model: caption → grid of images.
+
+    MODEL is a run or pretrained folder or a shipped model name; without it the model shipped with t2igan
+    (flowers-64) is served.
 
     \b
     Example:
-      t2igan serve runs/demo/pretrained            # then open http://127.0.0.1:7860
+      t2igan serve                                 # the shipped model; then open http://127.0.0.1:7860
+      t2igan serve runs/demo/pretrained
       t2igan serve runs/demo --host 0.0.0.0 --port 8080
     """
     require("fastapi", "uvicorn", "python_multipart", extra="web", what="t2igan serve")
@@ -437,7 +457,7 @@ def serve(pretrained: Path, host: str, port: int, device: str, max_images: int, 
     check_port_free(host, port)
     with warnings.catch_warnings(record=True) as caught:  # e.g. a damaged style encoder: serve without it
         warnings.simplefilter("always")
-        model = load_demo_model(pretrained, device=device)
+        model = load_demo_model(pretrained or default_model(), device=device)
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
     app = create_app(model, ServeLimits(max_images=max_images), host=host, port=port, allow_hosts=allow_hosts)

@@ -9,6 +9,7 @@
   (see `layouts_stackgan`).
 - **Hugging Face imagefolder**: images + ``metadata.jsonl`` / ``metadata.csv`` with ``file_name`` and ``text``
   (see `layouts_imagefolder`).
+- **COCO captions**: ``annotations/captions_*.json`` + image folders ``train2014/``, ``val2014/`` (see `layouts_coco`).
 
 Problems are `T2IError`s naming the file; with ``skip_bad=True`` a per-item problem is recorded in
 ``source.skipped`` (and warned about) instead, and that item is left out.
@@ -89,7 +90,7 @@ def load_source(path: str | Path, skip_bad: bool = False) -> Source:
         raise T2IError(
             "dataset folder not found",
             path=root,
-            hint="pass a folder in Reed, StackGAN or imagefolder layout (t2igan data synth makes one)",
+            hint="pass a folder in Reed, StackGAN, imagefolder or COCO layout (t2igan data synth makes one)",
         )
     if (root / "train" / "filenames.pickle").is_file() or (root / "test" / "filenames.pickle").is_file():
         from t2igan.data.layouts_stackgan import load_stackgan
@@ -101,9 +102,14 @@ def load_source(path: str | Path, skip_bad: bool = False) -> Source:
         from t2igan.data.layouts_imagefolder import load_imagefolder
 
         source = load_imagefolder(root, skip_bad)
+    elif (root / "annotations").is_dir() and any((root / "annotations").glob("captions_*.json")):
+        from t2igan.data.layouts_coco import load_coco
+
+        source = load_coco(root, skip_bad)
     else:
         raise T2IError(
-            "unknown dataset layout (no text_c10/, train/filenames.pickle or metadata.jsonl/metadata.csv)",
+            "unknown dataset layout (no text_c10/, train/filenames.pickle, metadata.jsonl/metadata.csv or "
+            "annotations/captions_*.json)",
             path=root,
             hint="see docs/datasets.md for the supported layouts",
         )

@@ -79,7 +79,7 @@ def pipeline_generate(run_or_pretrained: Any, cache: Any = None) -> tuple[Genera
 
     def generate(captions: list[str], seeds: list[int], caption_ids: list[int] | None = None) -> torch.Tensor:
         if table is None:
-            return pipe(captions, num_images_per_prompt=1, seeds=seeds, output_type="pt").images
+            return pipe(captions, num_images_per_prompt=1, seeds=seeds, output_type="pt", denormalize=False).images
         if caption_ids is None:
             missing = [c for c in captions if c not in by_text]
             if missing:
@@ -89,7 +89,9 @@ def pipeline_generate(run_or_pretrained: Any, cache: Any = None) -> tuple[Genera
                 )
             caption_ids = [by_text[c] for c in captions]
         emb = torch.from_numpy(np.asarray(table[np.asarray(caption_ids)], dtype=np.float32))
-        return pipe(captions, num_images_per_prompt=1, seeds=seeds, output_type="pt", text_embeddings=emb).images
+        return pipe(
+            captions, num_images_per_prompt=1, seeds=seeds, output_type="pt", text_embeddings=emb, denormalize=False
+        ).images
 
     generate.accepts_caption_ids = True  # type: ignore[attr-defined]
     weights = pre / "generator" / "model.safetensors"

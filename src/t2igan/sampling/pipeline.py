@@ -2,9 +2,13 @@
 
 ```python
 pipe = T2IPipeline.from_pretrained("runs/demo/pretrained")
-out = pipe(["this flower has red petals"], num_images_per_prompt=4, seeds=[0, 1, 2, 3])
+out = pipe(prompt="this flower has red petals", num_images_per_prompt=4, seeds=[0, 1, 2, 3])
 out.images[0].save("red.png")
 ```
+
+The call takes diffusers' names (``prompt``, ``num_images_per_prompt``, ``generator``, ``latents``, ``prompt_embeds``,
+``output_type``): ``"pil"``, or ``"pt"`` / ``"np"`` in [0, 1] as in diffusers; ``denormalize=False`` keeps the
+generator's own [-1, 1] range (what grids and metrics inside t2igan use).
 
 Generation is x = G(z, φ(t)) (Reed et al. 2016, §3–4): the caption t is embedded by the text encoder φ, z ~ N(0, I)
 is drawn *per seed* from its own generator, so a caption and a seed always give the same image, whatever else is in
@@ -39,13 +43,16 @@ from t2igan.sampling.ca_noise import ca_noise
 from t2igan.training.export import (
     PRECOMPUTED_MARKER,
     PRETRAINED_KIND,
+    ModelCard,
+    card_named,
     is_pretrained_folder,
     model_index,
     save_text_side,
+    write_model_card,
     write_model_index,
 )
 from t2igan.utils.errors import T2IError
-from t2igan.utils.images import to_pil, to_uint8
+from t2igan.utils.images import to_pil
 from t2igan.utils.outputs import atomic_dir
 from t2igan.utils.pretrained import load_pretrained, save_pretrained
 from t2igan.utils.seed import SEED_MAX, torch_generator
@@ -68,8 +75,9 @@ class TextEncoderLike(Protocol):
 class T2IPipelineOutput:
     """Result of a pipeline call.
 
-    ``images``: list of PIL images (``"pil"``), a float tensor ``[N, 3, H, W]`` in [-1, 1] (``"pt"``) or a uint8
-    array ``[N, H, W, 3]`` (``"np"``), prompt-major: the ``num_images_per_prompt`` images of caption 0 first.
+    ``images``: list of PIL images (``"pil"``), a float tensor ``[N, 3, H, W]`` (``"pt"``) or a float32 array
+    ``[N, H, W, 3]`` (``"np"``), both in [0, 1] (in [-1, 1] with ``denormalize=False``), prompt-major: the
+    ``num_images_per_prompt`` images of caption 0 first.
     ``captions[i]`` and ``seeds[i]`` say what made image ``i`` (seeds are ``None`` when a ``generator`` was passed).
     ``stages``: for multi-stage generators (StackGAN), every stage coarse → fine in the same output type;
     ``None`` for single-stage ones.
@@ -165,16 +173,21 @@ class T2IPipeline:
     # ------------------------------------------------------------------------------------------------ save/load
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str | torch.device = "cpu") -> T2IPipeline:
-        """Load a pretrained folder (see the module docstring) or a run folder's ``pretrained/``; safetensors only."""
+        """Load a pretrained folder (see the module docstring), a run folder's ``pretrained/`` or a model shipped with
+        the package by name (``"flowers-64"``, see `t2igan.pretrained`; an existing path wins); safetensors only."""
+        from t2igan.pretrained import is_shipped_name, shipped_folder, shipped_names
+
         root = Path(path)
+        if not root.exists() and is_shipped_name(path):
+            root = shipped_folder(str(path))
         if not (root / "model_index.json").is_file() and (root / "pretrained" / "model_index.json").is_file():
             root = root / "pretrained"  # a run folder: use its export
         index_path = root / "model_index.json"
         if not root.is_dir():
             raise T2IError(
-                "no such model folder",
+                "no such model folder or shipped model name",
                 path=root,
-                hint="pass a pretrained folder, e.g. runs/demo/pretrained (made by `t2igan demo`)",
+                hint=f"pass a run or pretrained folder, or a shipped model: {', '.join(shipped_names())}",
             )
         if not index_path.is_file():
             raise T2IError(
@@ -201,8 +214,9 @@ class T2IPipeline:
             pipe._style_dir = root / "style_encoder"  # read lazily: only style transfer needs S
         return pipe.to(device)
 
-    def save_pretrained(self, path: str | Path) -> Path:
-        """Write the folder atomically: index, generator config + safetensors, text encoder (or marker), S."""
+    def save_pretrained(self, path: str | Path, *, card: ModelCard | None = None) -> Path:
+        """Write the folder atomically: index, generator config + safetensors, text encoder (or marker), S, and the
+        model card ``README.md`` (``card``: metrics, datasets, sample grid, training config — see ``ModelCard``)."""
         path = Path(path)
         with atomic_dir(path, kind=PRETRAINED_KIND, is_own=is_pretrained_folder) as tmp:
             save_pretrained(self.generator, tmp / "generator")
@@ -211,8 +225,17 @@ class T2IPipeline:
             save_text_side(te_dir, self.text_encoder, {"dim": self.text_dim, **self.text_info})
             if self.style_encoder is not None:
                 self.style_encoder.save_pretrained(tmp / "style_encoder")
-            write_model_index(tmp, model_index(self.generator, self.text_encoder, self.style_encoder))
+            index = model_index(self.generator, self.text_encoder, self.style_encoder, **self._provenance())
+            write_model_index(tmp, index)
+            write_model_card(tmp, index, card_named(card, path))
         return path
+
+    def _provenance(self) -> dict[str, Any]:
+        """What the folder this pipeline was loaded from said about its training (model family, step, …)."""
+        if self.path is None or not (self.path / "model_index.json").is_file():
+            return {}
+        keep = ("model", "step", "variant", "ema", "loss", "seed", "embeddings", "converted_from")
+        return {k: v for k, v in _read_json(self.path / "model_index.json").items() if k in keep}
 
     # ------------------------------------------------------------------------------------------------ the steps
     def encode_prompt(self, captions: Sequence[str]) -> torch.Tensor:
@@ -319,21 +342,24 @@ class T2IPipeline:
             return self.style_encoder(images.to(self.device).float())
 
     @staticmethod
-    def postprocess(images: torch.Tensor, output_type: OutputType = "pil") -> Any:
-        """[-1, 1] tensor → PIL list / the tensor itself / uint8 NHWC array."""
+    def postprocess(images: torch.Tensor, output_type: OutputType = "pil", *, denormalize: bool = True) -> Any:
+        """G's [-1, 1] tensor → PIL list, or ``"pt"`` ``[N, 3, H, W]`` / ``"np"`` float32 ``[N, H, W, 3]`` in [0, 1]
+        (diffusers' range); ``denormalize=False`` keeps [-1, 1] (clamped)."""
         if output_type == "pil":
             return to_pil(images)
-        if output_type == "pt":
-            return images.clamp(-1, 1)
-        if output_type == "np":
-            return to_uint8(images)
-        raise ValueError(f"output_type must be 'pil', 'pt' or 'np', got {output_type!r}")
+        if output_type not in ("pt", "np"):
+            raise ValueError(f"output_type must be 'pil', 'pt' or 'np', got {output_type!r}")
+        x = images.clamp(-1, 1)
+        if denormalize:
+            x = (x + 1) / 2
+        return x if output_type == "pt" else x.permute(0, 2, 3, 1).contiguous().numpy()
 
     def __call__(
         self,
-        captions: str | Sequence[str] | None = None,
+        prompt: str | Sequence[str] | None = None,
         num_images_per_prompt: int = 1,
         *,
+        captions: str | Sequence[str] | None = None,
         seeds: Sequence[int] | None = None,
         generator: torch.Generator | None = None,
         output_type: OutputType = "pil",
@@ -342,9 +368,13 @@ class T2IPipeline:
         truncation: float | None = None,
         batch_size: int = 64,
         prompt_embeds: torch.Tensor | np.ndarray | None = None,
+        denormalize: bool = True,
     ) -> T2IPipelineOutput:
         """Generate ``num_images_per_prompt`` images for each caption.
 
+        ``prompt``: a caption or a list of captions (diffusers' name; ``captions=`` is the same argument).
+        ``output_type``: ``"pil"``, ``"pt"`` or ``"np"`` (see `T2IPipelineOutput`); ``denormalize=False`` returns
+        ``"pt"``/``"np"`` in the generator's [-1, 1] instead of [0, 1].
         ``seeds``: one per image of a prompt (reused for every prompt, so columns share z — the StyleGAN habit) or
         one per output image; default ``0 … num_images_per_prompt-1``. ``generator`` instead draws all z from one
         stream (diffusers' habit). ``text_embeddings`` ``[P, D]`` replaces encoding (required for models trained
@@ -352,6 +382,11 @@ class T2IPipeline:
         name. ``latents`` ``[N, z_dim]`` gives z explicitly (one row per output image; seeds are then ``None``).
         """
         # 1. check inputs
+        if prompt is not None and captions is not None:
+            raise T2IError("pass prompt or captions, not both (they are the same argument)")
+        captions = prompt if prompt is not None else captions
+        if output_type not in ("pil", "pt", "np"):
+            raise T2IError(f"output_type must be 'pil', 'pt' or 'np', got {output_type!r}")
         if prompt_embeds is not None:
             if text_embeddings is not None:
                 raise T2IError("pass text_embeddings or prompt_embeds, not both")
@@ -410,10 +445,12 @@ class T2IPipeline:
         stages = self.generate(z, emb, ca_noise=noise, batch_size=batch_size)
         # 6. postprocess
         return T2IPipelineOutput(
-            images=self.postprocess(stages[-1], output_type),
+            images=self.postprocess(stages[-1], output_type, denormalize=denormalize),
             captions=out_captions,
             seeds=out_seeds,
-            stages=[self.postprocess(s, output_type) for s in stages] if len(stages) > 1 else None,
+            stages=[self.postprocess(s, output_type, denormalize=denormalize) for s in stages]
+            if len(stages) > 1
+            else None,
             text_embeddings=emb.cpu(),
         )
 

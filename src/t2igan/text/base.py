@@ -41,6 +41,10 @@ _LOADERS: dict[str, str] = {
 _BUILTIN_NAMES = {"minilm": "minilm", "all-minilm-l6-v2": "minilm", "sentence-transformers/all-minilm-l6-v2": "minilm"}
 
 
+# Punctuation mapped to an ASCII look-alike before the NFKD fold (`fold_ascii`; the ONNX export writes it out too).
+ASCII_FOLD_TABLE = {"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "...", "\u00a0": " "}
+
+
 class CaptionTruncatedWarning(UserWarning):
     """A caption was longer than the encoder takes and was cut (the encoder's ``max_len``)."""
 
@@ -51,8 +55,7 @@ def fold_ascii(text: str) -> str:
     Compatibility decomposition (NFKD) splits accents off letters; common punctuation (curly quotes, dashes) is mapped
     to its ASCII look-alike; anything left outside ASCII is dropped. Whitespace runs become one space.
     """
-    table = {"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "...", "\u00a0": " "}
-    text = "".join(table.get(ch, ch) for ch in text)
+    text = "".join(ASCII_FOLD_TABLE.get(ch, ch) for ch in text)
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return " ".join(text.lower().split())
 

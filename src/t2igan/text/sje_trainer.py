@@ -131,7 +131,11 @@ class _TrainData:
         self.class_ids = np.asarray(cache.class_ids)[idx]
         self.classes = np.unique(self.class_ids)
         if len(self.classes) < 2:
-            raise T2IError("DS-SJE needs at least 2 training classes", path=cache.root)
+            raise T2IError(
+                f"DS-SJE needs at least 2 training classes, the data has {len(self.classes)}",
+                path=cache.root,
+                hint="use the pretrained MiniLM encoder instead: t2igan encode captions DATA --encoder minilm",
+            )
         self.by_class = [np.flatnonzero(self.class_ids == c) for c in self.classes]
         offsets = np.asarray(cache.caption_offsets)
         self.cap_count = offsets[idx + 1] - offsets[idx]
@@ -317,14 +321,19 @@ def _train_sje(
     img_enc.save_pretrained(out / IMAGE_ENCODER_DIR)
     text_enc.save_pretrained(out)
     say("evaluating zero-shot retrieval …")
-    unseen = zero_shot_accuracy(
-        text_enc,
-        img_enc,
-        cache,
-        "test",
-        max_captions_per_class=cfg.eval_captions_per_class,
-        image_features=image_features,
-        seed=cfg.seed,
+    no_test = {"top1": None, "chance": None, "classes": 0}  # a dataset without a test split: nothing unseen to score
+    unseen = (
+        zero_shot_accuracy(
+            text_enc,
+            img_enc,
+            cache,
+            "test",
+            max_captions_per_class=cfg.eval_captions_per_class,
+            image_features=image_features,
+            seed=cfg.seed,
+        )
+        if len(cache.test_indices())
+        else no_test
     )
     seen = zero_shot_accuracy(
         text_enc,

@@ -100,7 +100,9 @@ class TrainLoopConfig:
     max_minutes: float | None = None  # wall-clock budget: stop cleanly (checkpoint, samples, export) when reached
     max_cpu_minutes: float | None = None  # the same in CPU time of this process (all threads): other load cannot
     #                                       shorten it — for comparing runs on a shared machine
-    precision: str = "fp32"  # fp32 | bf16 (autocast) | auto (bf16 where the CPU/GPU has native bf16, else fp32)
+    precision: str = (
+        "fp32"  # fp32 | bf16 (autocast) | fp16 (autocast + GradScaler; CUDA) | auto (native bf16, else fp32)
+    )
     channels_last: bool = True
     compile: bool = False  # torch.compile the nets (measure first; see docs/training.md)
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (checked by `t2igan train` before it starts)
@@ -151,8 +153,10 @@ class TrainConfig:
             raise T2IError(f"loss.variant={self.loss.variant!r} is unknown", hint=f"choose from {list(VARIANTS)}")
         if self.loss.kind not in ("bce", "hinge"):
             raise T2IError(f"loss.kind={self.loss.kind!r} is unknown", hint="choose bce (Reed) or hinge (DF-GAN)")
-        if self.train.precision not in ("fp32", "bf16", "auto"):
-            raise T2IError(f"train.precision={self.train.precision!r} is unknown", hint="choose fp32, bf16 or auto")
+        if self.train.precision not in ("fp32", "bf16", "fp16", "auto"):
+            raise T2IError(
+                f"train.precision={self.train.precision!r} is unknown", hint="choose fp32, bf16, fp16 (GPU) or auto"
+            )
         if self.train.batch_size < 2:
             raise T2IError("train.batch_size must be at least 2 (BatchNorm, GAN-INT pairs)")
         if self.train.steps is None and self.train.epochs is None:

@@ -3,7 +3,7 @@
     convert_official("stackgan", "netG_epoch_600.pth", "models/stackgan_birds", netd=["netD_epoch_600.pth"])
     pipe = T2IPipeline.from_pretrained("models/stackgan_birds")
     pipe.generator.use_ca_mean = True            # ĉ = μ: the official generator's output for the same φ_t and z
-    out = pipe(text_embeddings=E, latents=Z, output_type="pt")
+    out = pipe(text_embeddings=E, latents=Z, output_type="pt", denormalize=False)   # [-1, 1] like the release
 
 Files are read with ``torch.load(weights_only=True)`` (tensors only, no code from the file runs); keys and shapes
 are mapped by `t2igan.models.stackgan_official`. The folder is written by the trainers' export

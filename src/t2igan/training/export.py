@@ -6,19 +6,27 @@
       text_encoder/…            the encoder's own save_pretrained, or precomputed.json (a marker saying the training
                                 embeddings were precomputed, with their cache key and metadata)
       style_encoder/            optional: the style encoder S (``t2igan style train``)
+      README.md                 the model card: Hub-style YAML front matter (library_name, pipeline_tag, tags,
+                                datasets, metrics by protocol name), what the model is, how to use it, its data, its
+                                metrics, the sample grid and the training config
+      samples.png               optional: the sample grid the card shows
 
 ``export_pretrained`` writes it at the end of training (atomically, replacing only an earlier export);
 ``T2IPipeline.save_pretrained`` writes the same layout; both — and ``save_style_encoder`` — write the index through
-``write_model_index``. ``load_generator(folder)`` rebuilds any registered generator from ``generator/``.
+``write_model_index`` and the card through ``write_model_card``. ``load_generator(folder)`` rebuilds any registered
+generator from ``generator/``.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from torch import nn
 
 import t2igan.models  # noqa: F401  (registers every model family's classes for load_pretrained)
@@ -30,7 +38,15 @@ from t2igan.utils.pretrained import class_name, load_pretrained, save_pretrained
 PRETRAINED_KIND = "pretrained"  # the folder's ownership marker (utils.outputs)
 is_pretrained_folder = json_says("model_index.json", "_class_name", "T2IPipeline")  # exports older than the marker
 INDEX_NAME = "model_index.json"
+CARD_NAME = "README.md"
+SAMPLES_NAME = "samples.png"
 PRECOMPUTED_MARKER = "precomputed.json"
+# model family → (the paper, Hub tags)
+_FAMILIES = {
+    "reed": ("Reed et al., *Generative Adversarial Text to Image Synthesis*, ICML 2016", ["gan-int-cls", "reed2016"]),
+    "stackgan": ("Zhang et al., *StackGAN*, ICCV 2017", ["stackgan"]),
+    "stackgan++": ("Zhang et al., *StackGAN++*, TPAMI 2018", ["stackgan-v2"]),
+}
 
 
 def load_generator(folder: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
@@ -79,6 +95,166 @@ def write_model_index(folder: str | Path, index: dict[str, Any]) -> Path:
     return path
 
 
+@dataclass
+class ModelCard:
+    """What a model card says beyond ``model_index.json`` (all optional). ``metrics``: protocol name → value (a
+    number, or a dict such as ``{"seen": 0.61, "unseen": 0.58}``); ``config``: the training config (how it was
+    trained); ``data``: what it was trained on (`describe_data`); ``samples``: an image copied in as ``samples.png``."""
+
+    name: str | None = None
+    description: str | None = None
+    datasets: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None
+    samples: Path | None = None
+    sections: dict[str, str] = field(default_factory=dict)  # extra "## title" → Markdown text
+    load_as: str | None = None  # what to pass to from_pretrained / t2igan sample (default: the folder's path)
+
+
+def write_model_card(folder: str | Path, index: dict[str, Any], card: ModelCard | None = None) -> Path:
+    """Write ``folder/README.md`` (atomically) from the pipeline's ``index`` and ``card``: Hub-style YAML front matter,
+    then what the model is, how to load it, its data, its metrics, the sample grid (``samples.png``, copied from
+    ``card.samples`` or already in the folder) and the training config. Paths are written as in `write_model_index`
+    (no absolute path)."""
+    from t2igan.utils.io import atomic_write_text
+
+    folder = Path(folder)
+    card = card or ModelCard()
+    if card.samples is not None and Path(card.samples).is_file():
+        shutil.copyfile(card.samples, folder / SAMPLES_NAME)
+    family = str(index.get("model") or "")
+    paper, family_tags = _FAMILIES.get(family, ("", []))
+    name = card.name or folder.name
+    ref = card.load_as or f"path/to/{name}"
+    tags = list(dict.fromkeys(["t2igan", "gan", "text-to-image", *family_tags, *card.tags]))
+    variant = index.get("variant")
+    if family == "reed" and variant and variant not in tags:
+        tags.append(str(variant))
+    datasets = list(card.datasets) or ([card.data["name"]] if card.data and card.data.get("name") else [])
+    front: dict[str, Any] = {"library_name": "t2igan", "pipeline_tag": "text-to-image", "tags": tags}
+    if datasets:
+        front["datasets"] = datasets
+    if card.metrics:
+        front["metrics"] = sorted(card.metrics)
+        front["model-index"] = [{"name": name, "results": [_hub_result(datasets, card.metrics)]}]
+    lines = ["---", yaml.safe_dump(_portable(front, folder), sort_keys=False, allow_unicode=True).rstrip(), "---", ""]
+    lines += [f"# {name}", ""]
+    if card.description:
+        lines += [card.description.strip(), ""]
+    what = f"A {index.get('generator', [None, 'generator'])[-1]}"
+    lines += [
+        f"{what} trained with [t2igan](https://pypi.org/project/t2igan/) {index.get('_t2igan_version', '')}"
+        + (f" ({paper})" if paper else "")
+        + ".",
+        "",
+        "| | |",
+        "|---|---|",
+    ]
+    rows = {
+        "model family": family or "?",
+        "variant": variant,
+        "image size": f"{index.get('image_size')} px" if index.get("image_size") else None,
+        "z / text dims": f"{index.get('z_dim')} / {index.get('text_dim')}",
+        "text encoder": (index.get("text_encoder") or [None, "none (precomputed embeddings)"])[-1],
+        "training steps": index.get("step"),
+        "seed": index.get("seed"),
+        "EMA generator": index.get("ema"),
+    }
+    lines += [f"| {k} | {v} |" for k, v in rows.items() if v is not None] + [""]
+    lines += [
+        "## Usage",
+        "",
+        "```python",
+        "from t2igan.sampling import T2IPipeline",
+        "",
+        f'pipe = T2IPipeline.from_pretrained("{ref}")',
+        'images = pipe(prompt="this flower has five pink petals and a yellow center", num_images_per_prompt=4).images',
+        "```",
+        "",
+        f'From the command line: `t2igan sample {ref} "a caption" --out grid.png`.',
+        "",
+    ]
+    if card.data:
+        lines += ["## Training data", "", *(f"- {k}: {v}" for k, v in _portable(card.data, folder).items()), ""]
+    if card.metrics:
+        lines += ["## Metrics", "", "| metric (protocol) | value |", "|---|---|"]
+        lines += [f"| `{k}` | {_fmt(v)} |" for k, v in card.metrics.items()] + [""]
+    if (folder / SAMPLES_NAME).is_file():
+        lines += ["## Samples", "", f"![samples]({SAMPLES_NAME})", ""]
+    for title, text in card.sections.items():
+        lines += [f"## {title}", "", text.strip(), ""]
+    if card.config:
+        config = yaml.safe_dump(_portable(card.config, folder), sort_keys=False, allow_unicode=True).rstrip()
+        lines += ["## How it was trained", "", "The training config (`t2igan train -c CONFIG.yaml`):", ""]
+        lines += ["```yaml", config, "```", ""]
+    path = folder / CARD_NAME
+    atomic_write_text(path, "\n".join(lines))
+    return path
+
+
+def card_named(card: ModelCard | None, folder: Path) -> ModelCard:
+    """``card`` with a name: its own, else the folder's (the run's for a run's ``pretrained/``)."""
+    card = card or ModelCard()
+    if card.name:
+        return card
+    return replace(card, name=folder.parent.name if folder.name == "pretrained" else folder.name)
+
+
+def describe_data(cache_dir: str | Path | None) -> dict[str, Any] | None:
+    """What a model card says about a prepared cache: the source folder's name and layout, sizes, splits, classes."""
+    if not cache_dir:
+        return None
+    try:
+        from t2igan.data.cache import PreparedCache
+
+        cache = PreparedCache.open(cache_dir)
+    except Exception:  # moved or deleted since training: the card just says less
+        return None
+    source = cache.meta.get("source", {})
+    return {
+        "name": Path(str(source.get("path", cache.root))).name,
+        "layout": source.get("kind"),
+        "images": int(cache.n),
+        "captions": int(cache.n_captions),
+        "classes": len(cache.class_names),
+        "split": f"{len(cache.train_indices())} train / {len(cache.test_indices())} test",
+        "sizes": cache.sizes,
+    }
+
+
+def run_card(config: dict[str, Any], run_dir: str | Path) -> ModelCard:
+    """The card of a training run's export: its config, its data and its newest sample grid (``samples/``)."""
+    grids = sorted(Path(run_dir).glob("samples/step_*.png"))
+    return ModelCard(
+        config=config,
+        data=describe_data((config.get("data") or {}).get("cache")),
+        samples=grids[-1] if grids else None,
+    )
+
+
+def _hub_result(datasets: list[str], metrics: dict[str, Any]) -> dict[str, Any]:
+    values = []
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            values += [{"type": key, "name": f"{key} ({k})", "value": v} for k, v in value.items() if _is_num(v)]
+        elif _is_num(value):
+            values.append({"type": key, "name": key, "value": value})
+    ds = datasets[0] if datasets else "unknown"
+    return {"task": {"type": "text-to-image"}, "dataset": {"name": ds, "type": ds}, "metrics": values}
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_fmt(x)}" for k, x in v.items())
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
 def _portable(obj: Any, root: Path) -> Any:
     if isinstance(obj, dict):
         return {k: _portable(v, root) for k, v in obj.items()}
@@ -106,8 +282,9 @@ def export_pretrained(
     text_encoder: Any = None,
     embeddings: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    card: ModelCard | None = None,
 ) -> Path:
-    """Write the pretrained folder atomically (replacing an older export).
+    """Write the pretrained folder atomically (replacing an older export), with its model card (``card``).
 
     ``text_encoder``: an object with ``save_pretrained(dir)`` (and ``name``/``dim``), saved to ``text_encoder/``;
     otherwise ``text_encoder/precomputed.json`` records ``embeddings`` (cache key, dim, encoder metadata) so the
@@ -115,6 +292,7 @@ def export_pretrained(
     """
     folder = Path(folder)
     has_encoder = text_encoder is not None and hasattr(text_encoder, "save_pretrained")
+    card = card_named(card, folder)
     with atomic_dir(folder, kind=PRETRAINED_KIND, is_own=is_pretrained_folder) as tmp:
         save_pretrained(generator, tmp / "generator")
         save_text_side(tmp / "text_encoder", text_encoder, embeddings or {})
@@ -126,4 +304,5 @@ def export_pretrained(
             **(extra or {}),
         )
         write_model_index(tmp, index)
+        write_model_card(tmp, index, card)
     return folder

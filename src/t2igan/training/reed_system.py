@@ -15,7 +15,6 @@ One step = one D update then one G update, as in the paper. What makes it lean (
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from collections.abc import Iterator
 
@@ -35,7 +34,7 @@ from t2igan.models.reed import ReedConfig, ReedDiscriminator, ReedGenerator, ree
 from t2igan.training.augment import translate
 from t2igan.training.config import TrainConfig
 from t2igan.training.ema import ema_decay_at, update_ema
-from t2igan.training.system import GanSystem, resolve_precision, update_is_finite
+from t2igan.training.system import GanSystem, update_is_finite
 from t2igan.utils.errors import T2IError
 from t2igan.utils.seed import derive_seed
 
@@ -75,7 +74,6 @@ class ReedSystem(GanSystem):
         lc = cfg.loss
         cls_weight = lc.cls_weight if lc.uses_cls else 0.0
         self.loss = HingeLoss(cls_weight) if lc.kind == "hinge" else GanClsLoss(cls_weight)
-        self.autocast_dtype = torch.bfloat16 if resolve_precision(cfg.train.precision, self.device) == "bf16" else None
         self._g_params = list(self.G.parameters())
         self._d_params = list(self.D.parameters())
         if cfg.train.compile:  # in place: state_dict keys stay the same
@@ -119,7 +117,7 @@ class ReedSystem(GanSystem):
         gen = torch.Generator().manual_seed(derive_seed(self.cfg.seed, "standing-stats"))
         g.train()
         try:
-            with self._autocast():
+            with self.autocast():
                 for i in range(0, len(text_emb), batch_size):
                     emb = text_emb[i : i + batch_size].float().to(self.device)
                     g(torch.randn(len(emb), self.z_dim, generator=gen).to(self.device), emb)
@@ -135,18 +133,13 @@ class ReedSystem(GanSystem):
         was_training = g.training
         g.eval()
         try:
-            with self._autocast():
+            with self.autocast():
                 out = g(z.to(self.device), text_emb.to(self.device))
         finally:
             g.train(was_training)
         return out.float().contiguous()
 
     # -- the step -------------------------------------------------------------------------------------------------
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
-
     def _buffers(self) -> Iterator[torch.Tensor]:
         yield from self.G.buffers()
         yield from self.D.buffers()
@@ -176,7 +169,7 @@ class ReedSystem(GanSystem):
 
         self.opt_d.zero_grad(set_to_none=True)
         self.opt_g.zero_grad(set_to_none=True)
-        with self._autocast():
+        with self.autocast():
             fake = self.G(z, h.detach())  # [B, 3, S, S]
             feats = self.D.features(x)  # one trunk pass serves real/right and real/wrong
             real_logits = self.D.head(feats, h)
@@ -202,16 +195,16 @@ class ReedSystem(GanSystem):
             r1_term = r1_penalty(real_logits, x, gamma=lc.r1 * lc.r1_every)
             parts["d_r1"] = r1_term
             loss_d = loss_d + r1_term
-        torch.autograd.backward(loss_d, inputs=self._d_params, retain_graph=reuse)
+        torch.autograd.backward(self.scaled(loss_d), inputs=self._d_params, retain_graph=reuse)
 
         if not reuse:  # update D first, then G sees the updated (frozen) D
             self.sync_grads(self._d_params)
-            ok_d = self._finite(loss_d, self._d_params)
+            ok_d = self._finite(loss_d, self._d_params, self.opt_d)
             if ok_d:
                 self.opt_d.step()
             self.D.requires_grad_(False)
             try:
-                with self._autocast():
+                with self.autocast():
                     fake_feats = self.D.features(d_view(fake))
                     fake_logits = self.D.head(fake_feats, h.detach())
             finally:
@@ -224,7 +217,7 @@ class ReedSystem(GanSystem):
             parts["g_contrastive"] = c_fake
             loss_g = loss_g + lc.contrastive * c_fake
         if lc.uses_int:
-            with self._autocast():
+            with self.autocast():
                 fake_int = self.G(z_int, h_int.detach())
                 int_logits = self.D(d_view(fake_int), h_int.detach())
             loss_int = self.loss.g_loss(int_logits)
@@ -233,18 +226,18 @@ class ReedSystem(GanSystem):
         if lc.ms_weight > 0:  # a second z for the first half of the batch's captions
             k = max(1, b // 2)
             z2 = torch.randn(k, self.z_dim, generator=gen).to(self.device)
-            with self._autocast():
+            with self.autocast():
                 fake2 = self.G(z2, h[:k].detach())
             loss_ms = mode_seeking_loss(fake[:k], fake2, z[:k], z2)
             parts["g_ms"] = loss_ms
             loss_g = loss_g + lc.ms_weight * loss_ms
-        torch.autograd.backward(loss_g, inputs=self._g_params)
+        torch.autograd.backward(self.scaled(loss_g), inputs=self._g_params)
         self.sync_grads(self._g_params)
 
         if reuse:
             self.sync_grads(self._d_params)
-            ok_d = self._finite(loss_d, self._d_params)
-        ok_g = self._finite(loss_g, self._g_params)
+            ok_d = self._finite(loss_d, self._d_params, self.opt_d)
+        ok_g = self._finite(loss_g, self._g_params, self.opt_g)
         if ok_d and ok_g:
             if reuse:
                 self.opt_d.step()
@@ -254,9 +247,13 @@ class ReedSystem(GanSystem):
             with torch.no_grad():
                 for t, s in zip(self._buffers(), saved, strict=True):
                     t.copy_(s)  # (with reuse_d_fake=false a finite D update has already happened)
+        overflow = not (ok_d and ok_g) and self.loss_scale_overflow(loss_d, loss_g)
+        self.update_scale()
         out = {k: float(v.detach()) for k, v in parts.items()}
         out.update(loss_d=float(loss_d.detach()), loss_g=float(loss_g.detach()))
-        if not (ok_d and ok_g):
+        if overflow:  # fp16: the loss scale was too high; it is halved and this update skipped (not a bad step)
+            out["amp_overflow"] = 1.0
+        elif not (ok_d and ok_g):
             out["nonfinite"] = 1.0
         return out
 
@@ -268,7 +265,9 @@ class ReedSystem(GanSystem):
         decay = ema_decay_at(step, self.cfg.optim.ema, self.cfg.optim.ema_start)
         update_ema(self.G_ema, self.G, decay, self._g_params)
 
-    def _finite(self, loss: torch.Tensor, params: list[nn.Parameter]) -> bool:
-        """The loss and the gradients are finite (one fused norm over the gradients). Under DDP only the averaged
-        gradients decide — they are the same on every rank, so all ranks skip or step together."""
+    def _finite(self, loss: torch.Tensor, params: list[nn.Parameter], opt: torch.optim.Optimizer) -> bool:
+        """The loss and the (unscaled, under fp16) gradients are finite (one fused norm over the gradients). Under
+        DDP only the averaged gradients decide — they are the same on every rank, so all ranks skip or step
+        together."""
+        self.unscale(opt)
         return update_is_finite(loss, params, synced=self.grad_sync is not None)

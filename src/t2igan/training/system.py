@@ -50,10 +50,20 @@ SYSTEMS: dict[str, str] = {
 }
 
 
+# Devices where ``train.precision=fp16`` (autocast + a loss-scaling GradScaler) is offered: GPUs. CPUs use bf16.
+FP16_DEVICE_TYPES = frozenset({"cuda"})
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``auto`` → ``bf16`` where bf16 is native (CPUs with AVX512-BF16 or AMX, GPUs that support it), else ``fp32``.
 
-    On CPUs without it bf16 is emulated and slower than fp32."""
+    On CPUs without it bf16 is emulated and slower than fp32. ``fp16`` (for GPUs without bf16) is kept on a CUDA
+    device and is a one-line error elsewhere."""
+    if precision == "fp16" and device.type not in FP16_DEVICE_TYPES:
+        raise T2IError(
+            f"train.precision=fp16 needs a CUDA GPU (this run is on {device.type})",
+            hint="use train.precision=bf16 or auto on a CPU (fp16 is for GPUs without bf16)",
+        )
     if precision != "auto":
         return precision
     if device.type == "cuda":
@@ -64,6 +74,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
     )
     return "bf16" if native else "fp32"
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``train.precision`` on ``device``: bfloat16, float16 or None (fp32)."""
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(resolve_precision(precision, device))
 
 
 def get_system_class(name: str) -> type[GanSystem]:
@@ -126,6 +141,10 @@ class GanSystem(ABC):
         self.device = torch.device(device)
         self.rank = 0
         self.grad_sync: Callable[[list[torch.Tensor]], None] | None = None
+        self.amp_dtype = autocast_dtype(cfg.train.precision, self.device)
+        # fp16 needs loss scaling (Micikevicius et al. 2018): gradients are computed for scale·loss, unscaled before
+        # the finiteness check and the optimiser step; an overflow skips the update and halves the scale.
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
 
     # -- what each family implements -------------------------------------------------------------------------------
     @abstractmethod
@@ -171,10 +190,13 @@ class GanSystem(ABC):
             self.grad_sync([p.grad for p in params if p.grad is not None])
 
     def state_dict(self) -> dict[str, Any]:
-        return {
+        state = {
             "nets": {k: m.state_dict() for k, m in self.nets().items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
         }
+        if self.scaler is not None:  # fp16: the loss scale and its growth tracker (exact resume)
+            state["grad_scaler"] = self.scaler.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for k, m in self.nets().items():
@@ -182,13 +204,38 @@ class GanSystem(ABC):
         for k, o in self.optimizers().items():
             o.load_state_dict(state["optimizers"][k])
             _match_param_layout(o)
+        if self.scaler is not None and state.get("grad_scaler"):
+            self.scaler.load_state_dict(state["grad_scaler"])
 
     # -- step helpers (used by the families' train_step) --------------------------------------------------------
     def autocast(self) -> contextlib.AbstractContextManager:
-        """bf16 autocast when ``train.precision`` resolves to bf16 on this device, else nothing."""
-        if resolve_precision(self.cfg.train.precision, self.device) == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        """bf16 / fp16 autocast when ``train.precision`` resolves to one of them on this device, else nothing."""
+        if self.amp_dtype is not None:
+            return torch.autocast(self.device.type, dtype=self.amp_dtype)
         return contextlib.nullcontext()
+
+    # -- fp16 loss scaling (no-ops without a scaler) -----------------------------------------------------------
+    def scaled(self, loss: torch.Tensor) -> torch.Tensor:
+        """What to backpropagate: ``scale·loss`` under fp16, else ``loss``."""
+        return self.scaler.scale(loss) if self.scaler is not None else loss
+
+    def unscale(self, opt: torch.optim.Optimizer) -> None:
+        """Divide ``opt``'s gradients by the loss scale (before any finiteness check or step)."""
+        if self.scaler is not None:
+            self.scaler.unscale_(opt)
+
+    def update_scale(self) -> None:
+        """After the step: halve the scale if an unscaled gradient was not finite, grow it after a run of good steps."""
+        if self.scaler is not None:
+            self.scaler.update()
+
+    def loss_scale_overflow(self, *losses: torch.Tensor) -> bool:
+        """Whether a skipped fp16 update was a loss-scale overflow (finite losses, non-finite scaled gradients) rather
+        than a non-finite step: it costs one update and halves the scale, and does not count as a bad step while the
+        scale is above 1. Under DDP only the (identical) gradients decide, as in `update_is_finite`."""
+        if self.scaler is None or self.scaler.get_scale() <= 1.0:
+            return False
+        return self.grad_sync is not None or all(bool(torch.isfinite(v)) for v in losses)
 
     def optimizer_step(
         self,
@@ -200,15 +247,22 @@ class GanSystem(ABC):
     ) -> bool:
         """Backward ``loss`` into ``params`` only, all-reduce them (DDP), and step ``opt`` if the loss and every
         gradient are finite; otherwise put the BatchNorm buffers of ``modules`` back to ``saved`` (`saved_buffers`)
-        and return False (the step is skipped)."""
+        and return False (the step is skipped). Under fp16 the gradients are scaled and unscaled around this; an
+        overflow (`loss_scale_overflow`) skips only this optimiser step and returns True: the rest of the training
+        step goes on with its forward pass (whose graph still holds those buffers)."""
         opt.zero_grad(set_to_none=True)
-        torch.autograd.backward(loss, inputs=params)
+        torch.autograd.backward(self.scaled(loss), inputs=params)
         self.sync_grads(params)
+        self.unscale(opt)
         if update_is_finite(loss, params, synced=self.grad_sync is not None):
             opt.step()
+            self.update_scale()
             return True
-        restore_buffers(modules, saved)
-        return False
+        overflow = self.loss_scale_overflow(loss)
+        if not overflow:
+            restore_buffers(modules, saved)
+        self.update_scale()
+        return overflow
 
     def instance_noise_sigma(self, step: int) -> float:
         """σ of the instance noise at ``step``: ``loss.instance_noise``, falling linearly to 0 over

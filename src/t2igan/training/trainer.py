@@ -35,7 +35,7 @@ import torch
 
 from t2igan.training.config import TrainConfig
 from t2igan.training.divergence import DivergenceGuard
-from t2igan.training.export import export_pretrained
+from t2igan.training.export import export_pretrained, run_card
 from t2igan.training.run_folder import RunFolder, open_run
 from t2igan.training.run_log import RunLog, fixed_sample_inputs
 from t2igan.training.system import GanSystem, get_system_class
@@ -442,6 +442,7 @@ class Trainer:
                 "loss": self.cfg.loss.kind,
                 "seed": self.cfg.seed,
             },
+            card=run_card(self.cfg.to_dict(), self.run_dir),  # model card: config, data, newest sample grid
         )
 
     def _text_encoder_for_export(self) -> tuple[Any, dict[str, Any]]:
