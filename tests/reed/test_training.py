@@ -56,6 +56,36 @@ def test_options_train_finite(extra, tiny_config, fake_dataset):
     assert np.isfinite(out["last"]["loss_d"]) and "nonfinite" not in out["last"]
 
 
+def test_bf16_step_follows_the_fp32_step(tiny_config, fake_dataset):
+    """One GAN-INT-CLS step under bf16 autocast from the fp32 step's exact state: the same losses (to bf16's
+    precision) and the same gradient and update directions."""
+
+    def system(precision: str) -> ReedSystem:
+        cfg = tiny_config("loss.variant=gan-int-cls", f"train.precision={precision}", "train.channels_last=false")
+        return ReedSystem(cfg, 12, torch.device("cpu"))
+
+    fp32, bf16 = system("fp32"), system("bf16")
+    assert fp32.autocast_dtype is None and bf16.autocast_dtype == torch.bfloat16
+    bf16.load_state_dict(fp32.state_dict())
+    before = {n: torch.cat([p.detach().flatten() for p in getattr(fp32, n).parameters()]) for n in ("G", "D")}
+    batch = fake_dataset.batch(np.arange(8), 0)
+    la, lb = fp32.train_step(batch, 0), bf16.train_step(batch, 0)
+    assert la.keys() == lb.keys()
+    for k in la:
+        assert lb[k] == pytest.approx(la[k], abs=1e-2), k
+    assert la != lb  # bf16 did run: not bit-identical
+    cos = torch.nn.functional.cosine_similarity
+    for net, opt in (("G", "opt_g"), ("D", "opt_d")):
+        # Adam's first moment after one step is (1 − β1)·g: the gradient itself, up to a constant
+        ga, gb = (torch.cat([st["exp_avg"].flatten() for st in getattr(s, opt).state.values()]) for s in (fp32, bf16))
+        assert cos(ga, gb, dim=0) > 0.95, net
+        # Adam's first update is ≈ lr·sign(g): small gradients flip sign under bf16, so the bound is looser
+        ua, ub = (
+            torch.cat([p.detach().flatten() for p in getattr(s, net).parameters()]) - before[net] for s in (fp32, bf16)
+        )
+        assert cos(ua, ub, dim=0) > 0.8, net
+
+
 def _state(trainer):
     s = trainer.system.state_dict()
     t: dict = {}
