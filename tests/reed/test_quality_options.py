@@ -102,7 +102,7 @@ def test_mode_seeking_loss_falls_as_images_differ_more():
 def test_training_step_with_options_is_finite_and_reports_terms(tiny_config, fake_dataset, extra):
     from t2igan.training.trainer import Trainer
 
-    trainer = Trainer(tiny_config(*extra), dataset=fake_dataset, log=lambda _m: None)
+    trainer = Trainer(tiny_config(*extra), dataset=fake_dataset)
     summary = trainer.fit()
     last = summary["last"]
     assert summary["step"] == 4 and "nonfinite" not in last
@@ -129,7 +129,7 @@ def test_contrastive_step_trains_both_players(tiny_config, fake_dataset):
     from t2igan.training.trainer import Trainer
 
     extra = [f"model.{k}={v}" for k, v in MODERN.items()] + ["loss.contrastive=1.0", "loss.kind=hinge"]
-    summary = Trainer(tiny_config(*extra), dataset=fake_dataset, log=lambda _m: None).fit()
+    summary = Trainer(tiny_config(*extra), dataset=fake_dataset).fit()
     assert summary["last"]["d_contrastive"] > 0 and summary["last"]["g_contrastive"] > 0
     with pytest.raises(T2IError, match="projection"):
-        Trainer(tiny_config("loss.contrastive=1.0"), dataset=fake_dataset, log=lambda _m: None)
+        Trainer(tiny_config("loss.contrastive=1.0"), dataset=fake_dataset)

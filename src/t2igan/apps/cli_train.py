@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import click
 from t2igan.training.config import TrainConfig
 from t2igan.utils import device as devices
 from t2igan.utils.errors import T2IError
+
+logger = logging.getLogger(__name__)
 
 EPILOG = """\b
 Examples:
@@ -135,15 +138,16 @@ def _train(cfg: TrainConfig, resume: bool) -> None:
     dist = init_distributed(cfg.train.device) if launched_by_torchrun() else None
     hook = EvalHook.for_trainer_config(cfg)
     try:
-        trainer = Trainer(
-            cfg, dist=dist, resume=resume, log=lambda m: click.echo(m, err=True), callbacks=[hook] if hook else []
-        )
+        trainer = Trainer(cfg, dist=dist, resume=resume, callbacks=[hook] if hook else [])
         if trainer.is_main:
             variant = f"/{cfg.loss.variant}" if "loss.variant" in trainer.system.honoured_keys else ""
-            click.echo(
-                f"training {cfg.model.name}{variant} for {trainer.total_steps} steps "
-                f"({trainer.steps_per_epoch} per epoch) → {trainer.run_dir}",
-                err=True,
+            logger.info(
+                "training %s%s for %d steps (%d per epoch) → %s",
+                cfg.model.name,
+                variant,
+                trainer.total_steps,
+                trainer.steps_per_epoch,
+                trainer.run_dir,
             )
         summary = trainer.fit()
     finally:

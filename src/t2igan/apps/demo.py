@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import shutil
 import time
@@ -31,6 +32,8 @@ from t2igan.data.synthetic_write import is_synthetic_folder
 from t2igan.utils.cpu import other_processes_cpu_share, pick_threads
 from t2igan.utils.io import atomic_write_json
 from t2igan.utils.outputs import claim_folder
+
+logger = logging.getLogger(__name__)
 
 FULL_IMAGES = 8189  # Oxford-102's size (Reed et al. 2016)
 
@@ -81,17 +84,13 @@ class DemoState:
         return self.opts.minutes * 60.0
 
 
-def say(msg: str) -> None:
-    click.echo(msg, err=False)
-
-
 @contextmanager
 def step(state: DemoState, name: str, what: str) -> Iterator[None]:
-    say(f"[{state.elapsed:6.1f}s] {name}: {what}")
+    logger.info("[%6.1fs] %s: %s", state.elapsed, name, what)
     t = time.perf_counter()
     yield
     state.times[name] = round(time.perf_counter() - t, 1)
-    say(f"[{state.elapsed:6.1f}s] {name}: done in {state.times[name]:.1f}s")
+    logger.info("[%6.1fs] %s: done in %.1fs", state.elapsed, name, state.times[name])
 
 
 # ------------------------------------------------------------------------------------------------------------ steps
@@ -171,7 +170,7 @@ def calibrate(state: DemoState, n_steps: int = 6) -> float:
     """Seconds per training step on this machine, timed on a throwaway copy (the real run starts fresh)."""
     from t2igan.training.trainer import Trainer
 
-    trainer = Trainer(train_config(state, steps=10**6), log=lambda _m: None)
+    trainer = Trainer(train_config(state, steps=10**6))
     saved = copy.deepcopy(trainer.system.state_dict())
     times = []
     for s in range(n_steps):
@@ -216,14 +215,16 @@ def step_train(state: DemoState, reserve: float) -> None:
         # train.max_minutes end the run on time, so the budget is used whatever the machine does meanwhile.
         steps = max(50, int(1.5 * seconds / per_step) // 10 * 10)
     cfg = train_config(state, steps, max_minutes=None if o.quick else seconds / 60)
-    say(
+    logger.info(
         f"         {steps} steps × batch {cfg.train.batch_size} (≈{per_step:.2f} s/step measured, "
         f"{seconds / 60:.1f} min left for training)"
     )
     trainer = Trainer(cfg, text_encoder=state.encoder)  # the export carries the encoder: new captions work
     summary = trainer.fit()
     if summary.get("stopped"):  # SIGTERM / Ctrl-C: the trainer checkpointed; nothing to show yet
-        say(f"training interrupted at step {trainer.step} (checkpoint in {o.out / 'checkpoints'}); rerun to start over")
+        logger.info(
+            f"training interrupted at step {trainer.step} (checkpoint in {o.out / 'checkpoints'}); rerun to start over"
+        )
         raise KeyboardInterrupt
     state.train_summary = {
         **summary,
@@ -322,13 +323,13 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
     # new, empty or an earlier demo folder (also one from before the marker: its synthetic data): else an error
     claim_folder(opts.out, "demo", is_own=lambda f: is_synthetic_folder(f / "data" / "flowers"))
     state = DemoState(opts)
-    say(f"t2igan demo → {opts.out}  (budget {opts.minutes:g} min{', quick' if opts.quick else ''})")
+    logger.info(f"t2igan demo → {opts.out}  (budget {opts.minutes:g} min{', quick' if opts.quick else ''})")
     import torch
 
     state.busy = other_processes_cpu_share()
     state.threads = opts.threads or pick_threads(state.busy)
     torch.set_num_threads(state.threads)
-    say(
+    logger.info(
         f"         torch threads: {state.threads} (other processes keep {state.busy:.1f} of {os.cpu_count()} CPUs "
         f"busy{'; --threads' if opts.threads else ''})"
     )
@@ -401,16 +402,17 @@ def _table(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    say("")
-    say(
+    """The demo's result on stdout: wall time, attribute accuracy and where the files are."""
+    click.echo("")
+    click.echo(
         f"demo finished in {summary['wall_time_s']:.0f} s (budget {summary['budget_min']:g} min): "
         + ", ".join(f"{k} {v:.0f}s" for k, v in summary["step_times_s"].items())
     )
     attr = summary.get("attribute_accuracy") or {}
     if attr:
-        say(f"attribute accuracy: {attr.get('text', '')}")
+        click.echo(f"attribute accuracy: {attr.get('text', '')}")
     for name, path in summary["paths"].items():
-        say(f"  {name:16s} {path}")
+        click.echo(f"  {name:16s} {path}")
 
 
 def _read_json(path: Path) -> dict[str, Any]:

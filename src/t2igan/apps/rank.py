@@ -264,7 +264,8 @@ def rank_serve(runs: tuple[Path, ...], db: Path, data: Path | None, port: int, s
     require("fastapi", "uvicorn", extra="web", what="t2igan rank serve")
     import uvicorn
 
-    from t2igan.metrics.sources import open_cache, pipeline_generate, run_data_path
+    from t2igan.data.cache import open_cache
+    from t2igan.metrics.sources import pipeline_generate, run_data_path
 
     data_path = data or run_data_path(runs[0])
     if data_path is None:

@@ -39,6 +39,7 @@ from t2igan.utils.pretrained import (
     register_pretrained,
     save_pretrained,
 )
+from t2igan.utils.progress import progress_bar
 from t2igan.utils.seed import derive_seed, torch_generator
 
 EVALUATOR_KIND = "evaluator"  # the folder's ownership marker (utils.outputs)
@@ -253,11 +254,9 @@ def train_evaluator(
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
     gen = torch_generator(derive_seed(seed, "evaluator-data"))
-    from tqdm import tqdm
-
     t0 = time.time()
     model.train()
-    bar = tqdm(range(steps), desc="evaluator", disable=not progress, leave=False)
+    bar = progress_bar(range(steps), enabled=progress, desc="evaluator", leave=False)
     for step in bar:
         pick = torch.as_tensor(tr)[torch.randint(len(tr), (batch,), generator=gen)]
         x = uint8_to_tensor(images[pick.numpy()])

@@ -1,4 +1,4 @@
-"""Where evaluated images and data come from: run folders, their pretrained pipeline, the prepared data cache."""
+"""Where evaluated images come from: run folders, their pretrained pipeline, their data (``run_data_path``)."""
 
 from __future__ import annotations
 
@@ -13,19 +13,6 @@ import yaml
 from t2igan.metrics.context import GenerateFn
 from t2igan.utils.errors import T2IError
 from t2igan.utils.io import sha256_file
-
-
-def open_cache(path: str | Path) -> Any:
-    """A ``PreparedCache`` from a cache folder or a dataset folder (prepared on first use)."""
-    from t2igan.data.cache import PreparedCache, prepare_cache
-
-    path = Path(path)
-    if not path.exists():
-        raise T2IError("no such data folder", path=path, hint="pass the dataset or its prepared cache with --data")
-    try:
-        return PreparedCache.open(path)
-    except (T2IError, FileNotFoundError, OSError, ValueError):
-        return PreparedCache.open(prepare_cache(path))
 
 
 def run_data_path(run_dir: str | Path) -> Path | None:

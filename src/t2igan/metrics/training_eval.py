@@ -24,6 +24,8 @@ import torch
 
 from t2igan.utils.seed import torch_generator
 
+logger = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     from t2igan.training.config import TrainConfig
     from t2igan.training.trainer import Trainer
@@ -76,7 +78,7 @@ class EvalHook:
         key = getattr(trainer.dataset, "key", None)
         folder = Path(cache.root) / "evaluator" if cache is not None else None
         if folder is None or not (folder / "config.json").is_file() or key is None:
-            trainer.log(
+            logger.info(
                 "note: training-time evaluation is off: it needs the attribute evaluator of the data "
                 "(t2igan evaluator train DATA) and caption embeddings in the cache"
             )
@@ -147,7 +149,7 @@ class EvalHook:
             trainer.keep_best({"score": score, "eval": {k: v for k, v in record.items() if k != "best"}})
         self.records.append(record)
         trainer.runlog.eval(record)
-        trainer.log(
+        logger.info(
             f"eval @ step {trainer.step} ({record['train_minutes']:.1f} min): attribute accuracy "
             f"{record['attr_unseen']:.1%} unseen / {record['attr_seen']:.1%} seen, FID_eval "
             f"{record['fid_evaluator']:.1f}, diversity {record['diversity']:.2f}, "

@@ -54,7 +54,8 @@ class CharCnnRnnConfig:
         if self.rnn_type not in ("gru", "rnn"):
             raise T2IError(f"rnn_type must be 'gru' or 'rnn', got {self.rnn_type!r}")
         if _time_steps(self.max_len) < 1:
-            raise T2IError(f"max_len={self.max_len} is too short for the conv stack (needs ≥ 45 characters)")
+            shortest = next(n for n in range(1, 1000) if _time_steps(n) >= 1)
+            raise T2IError(f"max_len={self.max_len} is too short for the conv stack (needs ≥ {shortest} characters)")
 
 
 PRESETS: dict[str, CharCnnRnnConfig] = {

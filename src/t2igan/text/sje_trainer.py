@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,8 +34,11 @@ from t2igan.utils.config import build_config, config_diff
 from t2igan.utils.errors import T2IError
 from t2igan.utils.io import atomic_path, atomic_write_json
 from t2igan.utils.outputs import claim_folder
+from t2igan.utils.progress import progress_bar
 from t2igan.utils.seed import derive_seed
 from t2igan.utils.signals import stop_on_signals
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -172,7 +175,7 @@ class _TrainData:
         return x, tokens, labels
 
 
-def _resume_state(out: Path, cfg: SjeTrainConfig, say: Callable[[str], None]) -> dict[str, Any] | None:
+def _resume_state(out: Path, cfg: SjeTrainConfig) -> dict[str, Any] | None:
     """The newest valid checkpoint of ``out`` (``utils/checkpoint.py``), checked against ``cfg``; None if none."""
     root = out / "checkpoints"
     if not list_checkpoints(root) and any(root.glob("step_*.pt")):
@@ -181,7 +184,7 @@ def _resume_state(out: Path, cfg: SjeTrainConfig, say: Callable[[str], None]) ->
             path=root,
             hint="train into a new --out",
         )
-    ckpt = load_latest(root, warn=say)
+    ckpt = load_latest(root)
     if ckpt is None:
         return None
     diff = config_diff(ckpt["config"], _config_json(cfg), ignore=RESUMABLE)
@@ -203,7 +206,6 @@ def train_sje(
     resume: bool = False,
     image_features: np.ndarray | None = None,
     progress: bool = True,
-    log: Callable[[str], None] | None = None,
     threads: int | None = None,
 ) -> dict[str, Any]:
     """Train φ(t) + θ(v) with DS-SJE on a ``PreparedCache``; write the encoder folder ``out``; return the metrics.
@@ -214,7 +216,7 @@ def train_sje(
     SIGTERM writes a checkpoint before stopping.
     """
     with cpu_threads(threads):
-        return _train_sje(cache, out, cfg, resume, image_features, progress, log)
+        return _train_sje(cache, out, cfg, resume, image_features, progress)
 
 
 def _train_sje(
@@ -224,11 +226,9 @@ def _train_sje(
     resume: bool,
     image_features: np.ndarray | None,
     progress: bool,
-    log: Callable[[str], None] | None,
 ) -> dict[str, Any]:
     cfg = cfg or SjeTrainConfig()
     out = Path(out)
-    say = log or (lambda s: None)
     claim_folder(out, SJE_RUN_KIND, is_own=lambda f: (f / "train_config.json").is_file())
     if not resume and (list_checkpoints(out / "checkpoints") or any((out / "checkpoints").glob("step_*.pt"))):
         raise T2IError(
@@ -251,7 +251,7 @@ def _train_sje(
 
     start, history, seconds_before = 0, [], 0.0
     if resume:
-        ckpt = _resume_state(out, cfg, say)
+        ckpt = _resume_state(out, cfg)
         if ckpt is not None:
             state = ckpt["state"]
             text_enc.load_state_dict(state["text"])
@@ -259,13 +259,11 @@ def _train_sje(
             opt.load_state_dict(state["optim"])
             start, history = ckpt["step"], json.loads(state["history"])
             seconds_before = float(ckpt["meta"].get("seconds", 0.0))
-            say(f"resumed from step {start}")
+            logger.info("resumed from step %d", start)
     atomic_write_json(out / "train_config.json", _config_json(cfg))
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress, desc="DS-SJE", unit="step"
+    bar = progress_bar(
+        range(start, cfg.steps), enabled=progress, initial=start, total=cfg.steps, desc="DS-SJE", unit="step"
     )
     text_enc.train()
     img_enc.train()
@@ -301,12 +299,12 @@ def _train_sje(
                 if done % cfg.checkpoint_every == 0 or done == cfg.steps or stop:
                     checkpoint(done)
                 if stop:
-                    say(f"{stop[0]}: checkpoint at step {done} saved; continue with --resume")
+                    logger.info("%s: checkpoint at step %d saved; continue with --resume", stop[0], done)
                     raise KeyboardInterrupt(stop[0])
     except KeyboardInterrupt:
         if done > start and not stop:  # an interrupt the handler did not see (e.g. not the main thread): save
             checkpoint(done)
-            say(f"interrupted: checkpoint at step {done} saved; continue with --resume")
+            logger.info("interrupted: checkpoint at step %d saved; continue with --resume", done)
         raise
     finally:
         bar.close()
@@ -316,7 +314,7 @@ def _train_sje(
     img_enc.eval()
     img_enc.save_pretrained(out / IMAGE_ENCODER_DIR)
     text_enc.save_pretrained(out)
-    say("evaluating zero-shot retrieval …")
+    logger.info("evaluating zero-shot retrieval …")
     unseen = zero_shot_accuracy(
         text_enc,
         img_enc,

@@ -42,8 +42,6 @@ from torch import nn
 
 from t2igan.utils.errors import T2IError
 
-log = logging.getLogger("t2igan.distributed")
-
 _ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
 

@@ -10,6 +10,7 @@
 ``export_pretrained`` writes it at the end of training (atomically, replacing only an earlier export);
 ``T2IPipeline.save_pretrained`` writes the same layout; both — and ``save_style_encoder`` — write the index through
 ``write_model_index``. ``load_generator(folder)`` rebuilds any registered generator from ``generator/``.
+``text_side_for_export`` decides what goes into ``text_encoder/`` for a model trained on a cache's embeddings.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from torch import nn
 
 import t2igan.models  # noqa: F401  (registers every model family's classes for load_pretrained)
 from t2igan import __version__
+from t2igan.data.cache import PreparedCache
+from t2igan.text import TextEncoder, load_text_encoder
+from t2igan.text.cache import encoder_that_made
 from t2igan.utils.io import atomic_write_json
 from t2igan.utils.outputs import atomic_dir, json_says
 from t2igan.utils.pretrained import class_name, load_pretrained, save_pretrained
@@ -96,6 +100,34 @@ def save_text_side(folder: Path, text_encoder: Any, info: dict[str, Any]) -> Non
         text_encoder.save_pretrained(folder)
     else:
         atomic_write_json(folder / PRECOMPUTED_MARKER, _portable({"precomputed": True, **info}, folder.parent))
+
+
+def text_side_for_export(
+    text_dim: int,
+    *,
+    cache: PreparedCache | None = None,
+    key: str | None = None,
+    text_encoder: TextEncoder | None = None,
+    text_encoder_dir: str | Path | None = None,
+) -> tuple[TextEncoder | None, dict[str, Any]]:
+    """``(encoder, embeddings info)`` for the export of a generator trained on ``cache``'s embeddings ``key``.
+
+    The encoder is, in order: ``text_encoder`` (the object that made the embeddings), the one saved in
+    ``text_encoder_dir`` (``data.text_encoder``), or the one the cache's metadata names if it still loads here
+    (``text.cache.encoder_that_made``); else ``None`` and the export records the embeddings as precomputed.
+    An unconditional generator (``text_dim`` 0) has no text side.
+    """
+    if text_dim == 0:
+        return None, {"type": "unconditional", "dim": 0}
+    meta: dict[str, Any] = {}
+    if cache is not None and key and cache.has_embeddings(key):
+        meta = cache.embedding_meta(key)
+    info = {"type": "precomputed", "key": key, "dim": text_dim, "meta": meta}
+    if text_encoder is not None:
+        return text_encoder, info
+    if text_encoder_dir:
+        return load_text_encoder(text_encoder_dir), info
+    return encoder_that_made(meta), info
 
 
 def export_pretrained(

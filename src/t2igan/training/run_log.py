@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,12 @@ from t2igan.utils.images import make_grid, save_image
 from t2igan.utils.io import atomic_write_text
 from t2igan.utils.seed import derive_seed, torch_generator
 
+logger = logging.getLogger(__name__)
+
 
 class RunLog:
-    def __init__(self, run_dir: Path, *, enabled: bool, tensorboard: bool, log: Callable[[str], None]) -> None:
-        self.run_dir, self.enabled, self.tensorboard, self.log = Path(run_dir), enabled, tensorboard, log
+    def __init__(self, run_dir: Path, *, enabled: bool, tensorboard: bool) -> None:
+        self.run_dir, self.enabled, self.tensorboard = Path(run_dir), enabled, tensorboard
         self.writer: Any = None
 
     @property
@@ -35,7 +37,7 @@ class RunLog:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            self.log(
+            logger.info(
                 "note: tensorboard is not installed — logging to logs/metrics.jsonl only "
                 "(pip install 't2igan[tensorboard]')"
             )
