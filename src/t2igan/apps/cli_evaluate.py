@@ -123,7 +123,7 @@ def evaluate(
     """
     from t2igan.utils.optional import require
 
-    require("scipy", "matplotlib", extra="eval", what="t2igan evaluate (FID/KID, report charts)")
+    require("scipy", "matplotlib", "jinja2", extra="eval", what="t2igan evaluate (FID/KID, report charts)")
     from t2igan.metrics.evaluate import evaluate_runs
 
     result = evaluate_runs(

@@ -460,5 +460,6 @@ def demo(out: str, minutes: float, quick: bool, n_images: int | None, seed: int,
     """
     from t2igan.utils.optional import require
 
-    require("matplotlib", "scipy", extra="eval", what="t2igan demo (figures, FID)")  # before, not after, training
+    # before, not after, training
+    require("matplotlib", "scipy", "jinja2", extra="eval", what="t2igan demo (figures, FID)")
     run_demo(DemoOptions(out=Path(out), minutes=minutes, quick=quick, n_images=n_images, seed=seed, fresh=fresh))
