@@ -239,8 +239,11 @@ def test_time_budget_ends_like_a_normal_run(tiny_config, fake_dataset):
 
 
 def test_export_with_the_encoder_object(tiny_config, fake_dataset):
-    class Enc:
+    class Enc:  # any TextEncoderLike: name, dim, encode, save_pretrained
         name, dim = "fake", 12
+
+        def encode(self, captions):
+            return torch.zeros(len(captions), 12)
 
         def save_pretrained(self, folder):
             Path(folder).mkdir(parents=True)

@@ -120,8 +120,11 @@ def test_unconditional_export_has_no_text_side(sg_config, blobs32) -> None:
     so the pipeline loads and samples it (it failed with "encoder gives 12-d … generator expects 0-d")."""
     from t2igan.sampling import T2IPipeline
 
-    class Enc:
+    class Enc:  # any TextEncoderLike: name, dim, encode, save_pretrained
         name, dim = "fake", 12
+
+        def encode(self, captions):
+            return torch.zeros(len(captions), 12)
 
         def save_pretrained(self, folder):
             Path(folder).mkdir(parents=True)

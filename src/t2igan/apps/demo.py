@@ -28,6 +28,7 @@ from typing import Any
 import click
 import numpy as np
 
+from t2igan.data.cache import PreparedCache
 from t2igan.data.synthetic_write import is_synthetic_folder
 from t2igan.utils.cpu import other_processes_cpu_share, pick_threads
 from t2igan.utils.io import atomic_write_json
@@ -65,7 +66,7 @@ class DemoState:
     t0: float = field(default_factory=time.perf_counter)
     times: dict[str, float] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
-    cache: Any = None
+    cache: PreparedCache | None = None
     encoder: Any = None
     emb_key: str | None = None
     train_summary: dict[str, Any] = field(default_factory=dict)
@@ -96,7 +97,7 @@ def step(state: DemoState, name: str, what: str) -> Iterator[None]:
 # ------------------------------------------------------------------------------------------------------------ steps
 def step_data(state: DemoState) -> None:
     """Synthetic flowers in Reed's Oxford-102 layout + the prepared cache (both reused when unchanged)."""
-    from t2igan.data.cache import PreparedCache, prepare_cache
+    from t2igan.data.cache import prepare_cache
     from t2igan.data.synthetic import write_synthetic_dataset
 
     o = state.opts

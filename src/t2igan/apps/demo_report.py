@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from t2igan.data.cache import PreparedCache
 from t2igan.sampling import T2IPipeline
 from t2igan.sampling.interpolation import interpolate_text, interpolate_z
 from t2igan.utils.images import make_grid, save_image
@@ -183,7 +184,7 @@ def _named(caption: str, values: dict[str, str]) -> int:
     )
 
 
-def heldout_rows(cache: Any, *, seed: int = 0, per_split: int = 4) -> tuple[list[str], list[str]]:
+def heldout_rows(cache: PreparedCache, *, seed: int = 0, per_split: int = 4) -> tuple[list[str], list[str]]:
     """``per_split`` seen-class and unseen-class captions that are not in the dataset, with labels.
 
     Captions come from the dataset's own grammar with a random stream no image used, keeping the one that names

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from t2igan.data.cache import PreparedCache
 from t2igan.utils.images import make_grid, save_image, to_uint8
 from t2igan.utils.io import atomic_path, fingerprint
 from t2igan.utils.progress import progress_bar
@@ -64,7 +65,7 @@ def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
 class EvalContext:
     def __init__(
         self,
-        cache: Any,
+        cache: PreparedCache,
         generate: GenerateFn | None,
         *,
         n: int = 2000,

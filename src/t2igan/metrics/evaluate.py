@@ -12,16 +12,20 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from t2igan import __version__
+from t2igan.data.cache import PreparedCache
 from t2igan.metrics.context import EvalContext, GenerateFn
 from t2igan.metrics.registry import REGISTRY, resolve
 from t2igan.utils.errors import T2IError
 from t2igan.utils.images import make_grid, save_image
 from t2igan.utils.io import atomic_write_json, atomic_write_text
+
+if TYPE_CHECKING:
+    from t2igan.sampling import T2IPipeline
 
 
 def _jsonable(x: Any) -> Any:
@@ -68,7 +72,7 @@ def run_metrics(ctx: EvalContext, metrics: str | list[str] = "all") -> dict[str,
 
 
 def evaluate_generator(
-    cache: Any,
+    cache: PreparedCache,
     generate: GenerateFn,
     metrics: str | list[str] = "attr_acc",
     *,
@@ -105,8 +109,8 @@ def record_results(run_dir: str | Path, results: dict[str, dict[str, Any]], snap
 
 
 def attribute_accuracy_for(
-    model: Any,
-    cache: Any,
+    model: str | Path | T2IPipeline | GenerateFn,
+    cache: PreparedCache,
     evaluator_dir: str | Path | None = None,
     n: int = 500,
     seed: int = 0,
@@ -121,11 +125,11 @@ def attribute_accuracy_for(
     """
     from t2igan.metrics.evaluator import get_or_train_evaluator
     from t2igan.metrics.sources import pipeline_generate
+    from t2igan.sampling import T2IPipeline
 
     size = 64 if 64 in cache.sizes else max(cache.sizes)
     ev = get_or_train_evaluator(cache, evaluator_dir, size=size, steps=evaluator_steps, seed=seed, progress=progress)
-    is_fn = callable(model) and not hasattr(model, "generator")
-    generate = model if is_fn else pipeline_generate(model, cache)[0]
+    generate = pipeline_generate(model, cache)[0] if isinstance(model, (str, Path, T2IPipeline)) else model
     res = evaluate_generator(cache, generate, "attr_acc", evaluator=ev, n=n, seed=seed, progress=progress)["attr_acc"]
     return {
         "seen": res["seen"]["overall"],

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from t2igan.data.cache import PreparedCache
 from t2igan.metrics.style_factors import TARGETS, has_style, style_targets
 from t2igan.utils.errors import T2IError
 from t2igan.utils.io import atomic_write_json, read_json, sha256_file
@@ -202,7 +203,7 @@ def evaluator_split(n: int, seed: int, val_fraction: float = 0.1) -> tuple[np.nd
 
 
 def train_evaluator(
-    cache: Any,
+    cache: PreparedCache,
     size: int = 64,
     steps: int = 700,
     seed: int = 0,
@@ -212,7 +213,7 @@ def train_evaluator(
     progress: bool = True,
 ) -> AttributeEvaluator:
     """Train an evaluator on the real images of ``cache`` (a ``PreparedCache``); its report is in ``model.report``."""
-    if getattr(cache, "attributes", None) is None:
+    if cache.attributes is None:
         raise T2IError(
             "this dataset has no ground-truth attributes (attributes.json)",
             path=cache.root,
@@ -288,7 +289,9 @@ def train_evaluator(
     return model
 
 
-def heldout_accuracy(model: AttributeEvaluator, cache: Any, idx: np.ndarray, images: np.ndarray) -> dict[str, Any]:
+def heldout_accuracy(
+    model: AttributeEvaluator, cache: PreparedCache, idx: np.ndarray, images: np.ndarray
+) -> dict[str, Any]:
     """Per-attribute accuracy on real ``idx`` images, overall and split by seen (train) / unseen (test) classes."""
     pred = model.predict(images[idx])
     split = np.asarray(cache.split)[idx]
@@ -311,7 +314,7 @@ def heldout_accuracy(model: AttributeEvaluator, cache: Any, idx: np.ndarray, ima
 
 
 def get_or_train_evaluator(
-    cache: Any,
+    cache: PreparedCache,
     folder: str | Path | None = None,
     size: int = 64,
     steps: int = 700,

@@ -52,7 +52,7 @@ def _pick(run_dir: str | Path, n: int, seed: int, split: str) -> tuple[Any, str,
     if not data.get("cache"):
         raise T2IError("the run's config.yaml names no data.cache", path=run_dir)
     cache = PreparedCache.open(data["cache"])
-    keys = list(cache.embedding_keys()) if hasattr(cache, "embedding_keys") else []
+    keys = cache.embedding_keys()
     key = data.get("embeddings") or (keys[0] if keys else None)
     if key is None:
         raise T2IError("the run's cache holds no embeddings", path=data["cache"])

@@ -15,18 +15,19 @@ from typing import Any
 
 import numpy as np
 
+from t2igan.data.types import CacheLike
 from t2igan.text.base import TextEncoder, cpu_threads, load_text_encoder
 from t2igan.utils.errors import T2IError
 from t2igan.utils.io import fingerprint
 
 
-def embedding_key(cache: Any, encoder: TextEncoder) -> str:
+def embedding_key(cache: CacheLike, encoder: TextEncoder) -> str:
     """``<encoder name>-<16 hex>``: changes whenever the encoder's weights/config or the cache's captions change."""
     return f"{encoder.name}-{fingerprint([encoder.type_name, encoder.fingerprint(), cache.fingerprint])}"
 
 
 def encode_captions(
-    cache: Any,
+    cache: CacheLike,
     encoder: TextEncoder,
     key: str | None = None,
     *,
@@ -44,7 +45,7 @@ def encode_captions(
         return key
     flat = list(cache.flat_captions)
     if not flat:
-        raise T2IError("the dataset has no captions", path=getattr(cache, "root", None))
+        raise T2IError("the dataset has no captions", path=cache.root)
     uniq, inverse = np.unique(np.asarray(flat, dtype=object), return_inverse=True)  # dedupe identical captions
     uniq_list = [str(u) for u in uniq]
     t0 = time.perf_counter()

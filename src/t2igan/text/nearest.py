@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import torch
 
-from t2igan.data.cache import PreparedCache
+from t2igan.data.types import CacheLike
 from t2igan.text.base import TextEncoder
 from t2igan.text.cache import embedding_key, encode_captions
 
@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 def nearest_captions(
-    cache: PreparedCache, encoder: TextEncoder, vector: torch.Tensor, top: int = 5
+    cache: CacheLike, encoder: TextEncoder, vector: torch.Tensor, top: int = 5
 ) -> list[tuple[str, float]]:
     """The ``top`` distinct training-split captions of ``cache`` whose embeddings are closest to ``vector`` by cosine
     similarity, most similar first, as ``(caption, cosine)``. The captions are encoded once and kept in the cache."""

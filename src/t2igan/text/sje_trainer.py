@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from t2igan.data.types import CacheLike
 from t2igan.text.base import cpu_threads
 from t2igan.text.char_cnn_rnn import PRESETS, CharCnnRnn
 from t2igan.text.sje import ds_sje_loss
@@ -126,7 +127,9 @@ def _config_json(cfg: SjeTrainConfig) -> dict[str, Any]:
 class _TrainData:
     """Training images (resized once, uint8 ``[n, 3, S, S]``) and tokenised captions, in memory."""
 
-    def __init__(self, cache: Any, cfg: SjeTrainConfig, text_enc: CharCnnRnn, features: np.ndarray | None) -> None:
+    def __init__(
+        self, cache: CacheLike, cfg: SjeTrainConfig, text_enc: CharCnnRnn, features: np.ndarray | None
+    ) -> None:
         idx = np.asarray(cache.train_indices(), dtype=np.int64)
         if len(idx) == 0:
             raise T2IError("has no training images", path=cache.root, hint="check trainvalclasses.txt")
@@ -147,7 +150,7 @@ class _TrainData:
         self.images = None if features is not None else self._load_images(cache, idx, cfg.image_size)
 
     @staticmethod
-    def _load_images(cache: Any, idx: np.ndarray, size: int) -> torch.Tensor:
+    def _load_images(cache: CacheLike, idx: np.ndarray, size: int) -> torch.Tensor:
         arr = cache.images(pick_image_size(cache, size))
         out = []
         for i in range(0, len(idx), 1024):
@@ -199,7 +202,7 @@ def _resume_state(out: Path, cfg: SjeTrainConfig) -> dict[str, Any] | None:
 
 
 def train_sje(
-    cache: Any,
+    cache: CacheLike,
     out: str | Path,
     cfg: SjeTrainConfig | None = None,
     *,
@@ -220,7 +223,7 @@ def train_sje(
 
 
 def _train_sje(
-    cache: Any,
+    cache: CacheLike,
     out: str | Path,
     cfg: SjeTrainConfig | None,
     resume: bool,
@@ -368,7 +371,7 @@ def load_sje(folder: str | Path) -> tuple[CharCnnRnn, SjeImageEncoder]:
 
 
 def ensure_char_cnn_rnn(
-    cache: Any, out: str | Path, preset: str = "cpu", *, progress: bool = True, **overrides: Any
+    cache: CacheLike, out: str | Path, preset: str = "cpu", *, progress: bool = True, **overrides: Any
 ) -> tuple[str, dict[str, Any]]:
     """The demo's one call: train the char-CNN-RNN (``preset``) into ``out`` unless it is already there (an
     interrupted run resumes), then store the caption embeddings in ``cache``. Returns ``(embedding key, metrics)``.

@@ -25,7 +25,8 @@ from torch import nn
 import t2igan.models  # noqa: F401  (registers every model family's classes for load_pretrained)
 from t2igan import __version__
 from t2igan.data.cache import PreparedCache
-from t2igan.text import TextEncoder, load_text_encoder
+from t2igan.text import load_text_encoder
+from t2igan.text.base import TextEncoderLike
 from t2igan.text.cache import encoder_that_made
 from t2igan.utils.io import atomic_write_json
 from t2igan.utils.outputs import atomic_dir, json_says
@@ -46,7 +47,7 @@ def load_generator(folder: str | Path, map_location: str | torch.device = "cpu")
 
 def model_index(
     generator: nn.Module,
-    text_encoder: Any = None,
+    text_encoder: TextEncoderLike | None = None,
     style_encoder: nn.Module | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
@@ -94,9 +95,9 @@ def _portable(obj: Any, root: Path) -> Any:
     return obj
 
 
-def save_text_side(folder: Path, text_encoder: Any, info: dict[str, Any]) -> None:
+def save_text_side(folder: Path, text_encoder: TextEncoderLike | None, info: dict[str, Any]) -> None:
     """``folder`` = ``text_encoder/``: the encoder's own ``save_pretrained``, or the precomputed marker ``info``."""
-    if text_encoder is not None and hasattr(text_encoder, "save_pretrained"):
+    if isinstance(text_encoder, TextEncoderLike):
         text_encoder.save_pretrained(folder)
     else:
         atomic_write_json(folder / PRECOMPUTED_MARKER, _portable({"precomputed": True, **info}, folder.parent))
@@ -107,9 +108,9 @@ def text_side_for_export(
     *,
     cache: PreparedCache | None = None,
     key: str | None = None,
-    text_encoder: TextEncoder | None = None,
+    text_encoder: TextEncoderLike | None = None,
     text_encoder_dir: str | Path | None = None,
-) -> tuple[TextEncoder | None, dict[str, Any]]:
+) -> tuple[TextEncoderLike | None, dict[str, Any]]:
     """``(encoder, embeddings info)`` for the export of a generator trained on ``cache``'s embeddings ``key``.
 
     The encoder is, in order: ``text_encoder`` (the object that made the embeddings), the one saved in
@@ -135,18 +136,18 @@ def export_pretrained(
     folder: str | Path,
     *,
     model_name: str,
-    text_encoder: Any = None,
+    text_encoder: TextEncoderLike | None = None,
     embeddings: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write the pretrained folder atomically (replacing an older export).
 
-    ``text_encoder``: an object with ``save_pretrained(dir)`` (and ``name``/``dim``), saved to ``text_encoder/``;
+    ``text_encoder`` (a `TextEncoderLike`) is saved to ``text_encoder/`` with its own ``save_pretrained``;
     otherwise ``text_encoder/precomputed.json`` records ``embeddings`` (cache key, dim, encoder metadata) so the
     pipeline can tell the user which encoder to pair with the generator.
     """
     folder = Path(folder)
-    has_encoder = text_encoder is not None and hasattr(text_encoder, "save_pretrained")
+    has_encoder = isinstance(text_encoder, TextEncoderLike)
     with atomic_dir(folder, kind=PRETRAINED_KIND, is_own=is_pretrained_folder) as tmp:
         save_pretrained(generator, tmp / "generator")
         save_text_side(tmp / "text_encoder", text_encoder, embeddings or {})

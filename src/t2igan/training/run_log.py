@@ -6,7 +6,6 @@ and ``metrics.jsonl`` remains the record.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from t2igan.data.dataset import TextImageDataset
 from t2igan.utils.images import make_grid, save_image
 from t2igan.utils.io import atomic_write_text
 from t2igan.utils.seed import derive_seed, torch_generator
@@ -95,15 +95,14 @@ class RunLog:
 
 
 def fixed_sample_inputs(dataset: Any, z_dim: int, seed: int, n: int, cols: int = 8) -> dict[str, Any]:
-    """The first ``n`` samples' embeddings × ``cols`` fixed z: the same grid inputs at every step and after resume."""
+    """The first ``n`` samples' embeddings × ``cols`` fixed z: the same grid inputs at every step and after resume.
+    The grid's rows are labelled with their captions when ``dataset`` is a `TextImageDataset`."""
     n = min(n, len(dataset))
     b = dataset.batch(np.arange(n), 0)
     z = torch.randn(cols, z_dim, generator=torch_generator(derive_seed(seed, "fixed-z")))
     captions: list[str] = []
-    cache = getattr(dataset, "cache", None)
-    if cache is not None and "caption_idx" in b:
-        with contextlib.suppress(Exception):
-            captions = [str(cache.flat_captions[int(i)]) for i in b["caption_idx"]]
+    if isinstance(dataset, TextImageDataset):
+        captions = [str(dataset.cache.flat_captions[int(i)]) for i in b["caption_idx"]]
     return {
         "z": z.repeat(n, 1),
         "text_emb": b["text_emb"].float().repeat_interleave(cols, 0),

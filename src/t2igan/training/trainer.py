@@ -34,7 +34,9 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from t2igan.data.cache import PreparedCache
 from t2igan.data.dataset import TextImageDataset
+from t2igan.text.base import TextEncoderLike
 from t2igan.training.config import TrainConfig
 from t2igan.training.divergence import DivergenceGuard
 from t2igan.training.export import export_pretrained, text_side_for_export
@@ -81,13 +83,10 @@ def resolve_device(spec: str) -> torch.device:
     return device
 
 
-def build_dataset(cfg: TrainConfig, split: str | None = None) -> Any:
+def build_dataset(cfg: TrainConfig, split: str | None = None) -> TextImageDataset:
     """``TextImageDataset`` over the prepared cache ``data.cache`` with its embeddings."""
     if not cfg.data.cache:
         raise T2IError("no dataset given", hint="pass --data CACHE_DIR or set data.cache in the config")
-    from t2igan.data.cache import PreparedCache
-    from t2igan.data.dataset import TextImageDataset
-
     cache = PreparedCache.open(cfg.data.cache)
     key = cfg.data.embeddings or _only_embedding_key(cache)
     return TextImageDataset(
@@ -101,18 +100,18 @@ def build_dataset(cfg: TrainConfig, split: str | None = None) -> Any:
     )
 
 
-def _only_embedding_key(cache: Any) -> str:
-    keys = list(cache.embedding_keys()) if hasattr(cache, "embedding_keys") else []
+def _only_embedding_key(cache: PreparedCache) -> str:
+    keys = cache.embedding_keys()
     if not keys:
         raise T2IError(
             "the cache holds no caption embeddings",
-            path=getattr(cache, "root", None),
+            path=cache.root,
             hint="encode the captions first (t2igan encode captions DATA --encoder minilm) or set data.embeddings",
         )
     if len(keys) > 1:
         raise T2IError(
             f"the cache holds several embeddings {keys}",
-            path=getattr(cache, "root", None),
+            path=cache.root,
             hint="choose one with data.embeddings=KEY",
         )
     return keys[0]
@@ -126,7 +125,7 @@ class Trainer:
         *,
         dist: Any = None,
         resume: bool = False,
-        text_encoder: Any = None,
+        text_encoder: TextEncoderLike | None = None,
         callbacks: list[TrainerCallback] | None = None,
     ) -> None:
         """``dist``: a ``training.distributed.DistContext`` under torchrun (None = single process).
