@@ -276,7 +276,7 @@ def step_figures(state: DemoState) -> None:
 
 
 def step_attributes(state: DemoState) -> None:
-    """Attribute accuracy (the evaluation issue's ``attr_acc``): does a generated image show what its caption says?
+    """Attribute accuracy (``attr_acc``, docs/metrics.md): does a generated image show what its caption says?
 
     An attribute classifier trained on the real images (cached in ``OUT/evaluator`` for this data) reads petal
     colour, centre colour, shape and count off images generated for dataset captions of seen and unseen classes;

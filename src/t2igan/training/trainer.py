@@ -76,7 +76,7 @@ def resolve_device(spec: str) -> torch.device:
         raise T2IError(f"train.device={spec} but CUDA is not available", hint="use train.device=cpu")
     else:
         device = torch.device(spec)
-    if device.type == "cuda":  # TF32 matmuls/convolutions, as under torchrun (web, R7)
+    if device.type == "cuda":  # TF32 matmuls/convolutions on Ampere+ GPUs, the same as under torchrun
         from t2igan.training.distributed import enable_tf32
 
         enable_tf32()
@@ -154,7 +154,7 @@ class Trainer:
         self.dataset = dataset if dataset is not None else build_dataset(cfg)
         self.run_dir = Path(cfg.run_dir)
         # torch._dynamo, imported by the first optimiser step, makes its cache folder under $TMPDIR: keep it in the
-        # run folder, so a run writes nowhere else (web, R1; tests/hardening/test_output_paths.py).
+        # run folder, so a run writes nowhere else (tests/hardening/test_output_paths.py).
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(self.run_dir.resolve() / ".cache" / "torchinductor"))
         self.batch_size = cfg.train.batch_size  # global batch: all ranks count steps the same way
         self.steps_per_epoch = len(self.dataset) // self.batch_size
@@ -250,7 +250,7 @@ class Trainer:
             for sub in ("checkpoints", "samples", "logs"):
                 (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
             # A process killed while writing a checkpoint leaves its hidden temporary folder (never read): tidy up.
-            for stale in (self.run_dir / "checkpoints").glob(".step_*"):  # (web, R2)
+            for stale in (self.run_dir / "checkpoints").glob(".step_*"):
                 shutil.rmtree(stale, ignore_errors=True)
             cfg.save_yaml(self.run_dir / "config.yaml")
         if self.resume:
