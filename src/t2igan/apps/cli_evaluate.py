@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -74,14 +75,12 @@ def evaluator_train(
 )
 @click.option(
     "--evaluator",
-    "evaluator_dir",
     type=click.Path(path_type=Path),
     default=None,
     help="Attribute evaluator folder (default: <cache>/evaluator).",
 )
 @click.option(
     "--sje",
-    "sje_dir",
     type=click.Path(path_type=Path),
     default=None,
     help="DS-SJE text encoder folder for rprec_sje (fixed across compared runs).",
@@ -97,23 +96,11 @@ def evaluator_train(
 @click.option("--batch", default=64, show_default=True)
 @click.option(
     "--report",
-    "report_dir",
     type=click.Path(path_type=Path),
     default=None,
     help="Where the comparison (Markdown + HTML) goes (default: RUN/eval; for several runs, their parent/comparison).",
 )
-def evaluate(
-    runs: tuple[Path, ...],
-    metrics: str,
-    n: int,
-    data: Path | None,
-    evaluator_dir: Path | None,
-    sje_dir: Path | None,
-    inception_weights: Path | None,
-    seed: int,
-    batch: int,
-    report_dir: Path | None,
-) -> None:
+def evaluate(runs: tuple[Path, ...], **options: Any) -> None:
     """Evaluate one or more run folders; write RUN/metrics.json (+ a line in RUN/metrics.jsonl) and a comparison.
 
     \b
@@ -126,18 +113,7 @@ def evaluate(
     require("scipy", "matplotlib", "jinja2", extra="eval", what="t2igan evaluate (FID/KID, report charts)")
     from t2igan.metrics.evaluate import evaluate_runs
 
-    result = evaluate_runs(
-        list(runs),
-        metrics,
-        n,
-        data=data,
-        evaluator=evaluator_dir,
-        sje=sje_dir,
-        inception_weights=inception_weights,
-        seed=seed,
-        batch=batch,
-        report=report_dir,
-    )
+    result = evaluate_runs(list(runs), **options)  # the options are evaluate_runs' keyword arguments
     click.echo(f"wrote {result.report_md} and {result.report_html}")
     if os.environ.get("T2IGAN_PRINT_REPORT") and result.report_md is not None:
         click.echo(result.report_md.read_text())

@@ -334,11 +334,8 @@ def open_cache(path: str | Path, *, prepare: bool = True, sizes: Sequence[int] =
     ``prepare_cache(path, sizes)`` first (no work when it is already prepared)."""
     path = Path(path)
     if not path.exists():
-        raise T2IError(
-            "no such data folder",
-            path=path,
-            hint="pass a dataset folder or its prepared cache (make one: t2igan data synth --out data/flowers)",
-        )
+        hint = "pass a dataset folder or its prepared cache (make one: t2igan data synth --out data/flowers)"
+        raise T2IError("no such data folder", path=path, hint=hint)
     try:
         return PreparedCache.open(path)
     except T2IError:

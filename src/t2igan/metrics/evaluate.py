@@ -216,6 +216,7 @@ def evaluate_runs(
         from t2igan.metrics.inception import load_inception
 
         inception = load_inception(inception_weights)
+    same: dict[str, Any] = {"n": n, "seed": seed, "batch": batch, "sje": sje_model, "inception": inception}  # every run
     out = Evaluation()
     for run in run_dirs:
         if not run.is_dir():
@@ -229,18 +230,8 @@ def evaluate_runs(
         ev_dir = Path(evaluator) if evaluator is not None else Path(cache.root) / "evaluator"
         ev = load_evaluator(ev_dir) if (ev_dir / "config.json").exists() or evaluator is not None else None
         generate, snapshot = pipeline_generate(run, cache)
-        ctx = EvalContext(
-            cache,
-            generate,
-            n=n,
-            seed=seed,
-            batch=batch,
-            evaluator=ev,
-            sje=sje_model,
-            inception=inception,
-            discriminator_features=discriminator_features(run),
-            out_dir=run / "eval",
-        )
+        features = discriminator_features(run)
+        ctx = EvalContext(cache, generate, evaluator=ev, discriminator_features=features, out_dir=run / "eval", **same)
         logger.info("== %s (%s)", run, snapshot["name"])
         results = run_metrics(ctx, metrics)
         for name, res in results.items():
