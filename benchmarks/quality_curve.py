@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace) -> dict:
         callbacks = [hook, _StopAfter(max(args.minutes))]
     else:
         callbacks = [_CpuClock(hook, args.minutes)]
-    trainer = Trainer(cfg, callbacks=callbacks, log=lambda m: print(m, file=sys.stderr))
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)  # the trainer's notes, on stderr
+    trainer = Trainer(cfg, callbacks=callbacks)
     t0 = time.time()
     summary = trainer.fit()
     return {

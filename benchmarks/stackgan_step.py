@@ -8,9 +8,9 @@ channels_last. Steps are the library's lean steps (`StackGanSystem` / `StackGanP
 no EMA): fake detached for D, D frozen in the G update, real features reused for mismatched pairs, fused
 nearest-upsample + conv3×3.
 
-Reference points (official PyTorch code on this machine kind, from issue 5): Stage-I 11.1 img/s, Stage-II 0.86,
-StackGAN++ 0.60; targets 28, 1.7, 1.5. Timings on a shared machine swing with load: the JSON carries the load
-average at start and end — compare ratios measured in one run.
+The authors' code measured on this machine kind (docs/results.md): Stage-I 11.1 img/s, Stage-II 0.86, StackGAN++
+0.60 (fp32). Timings on a shared machine swing with load: the JSON carries the load average at start and end —
+compare ratios measured in one run.
 
     python benchmarks/stackgan_step.py                         # all three models, fp32 and bf16+channels_last
     python benchmarks/stackgan_step.py --models stage1 --steps 5

@@ -1,4 +1,4 @@
-"""Training-step speed of GAN-CLS at batch 64, 64×64 (issue 4). Prints ONE JSON line.
+"""Training-step speed of GAN-CLS at batch 64, 64×64. Prints ONE JSON line.
 
 Measured, each as the median over timed steps after warm-up, on random data with 1024-d text:
 

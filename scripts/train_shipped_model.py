@@ -140,9 +140,7 @@ def train_gan(args: argparse.Namespace, cache_root: Path, key: str, work: Path, 
         sets.append(f"train.batch_size={args.batch}")
     cfg = load_config("reed_cpu", [*sets, *args.sets])
     hook = EvalHook.for_trainer_config(cfg)
-    trainer = Trainer(
-        cfg, text_encoder=encoder, log=lambda m: print(m, file=sys.stderr), callbacks=[hook] if hook else []
-    )
+    trainer = Trainer(cfg, text_encoder=encoder, callbacks=[hook] if hook else [])
     summary = trainer.fit()
     if summary["stopped"]:
         raise SystemExit("training was interrupted; nothing written")

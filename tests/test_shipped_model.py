@@ -81,12 +81,11 @@ def test_serve_without_a_model_starts_on_the_shipped_model(monkeypatch, capsys) 
     started = {}
     monkeypatch.setattr(serve, "check_port_free", lambda host, port: None)
     monkeypatch.setattr(serve, "run_server", lambda app, host, port: started.update(app=app, port=port))
-    real_load = serve.load_demo_model
-    monkeypatch.setattr(serve, "load_demo_model", lambda p, device: started.update(model=p) or real_load(p, device))
+    real_load = serve.load_serve_pipeline
+    monkeypatch.setattr(serve, "load_serve_pipeline", lambda p, device: started.update(model=p) or real_load(p, device))
     main(["serve", "--port", "7999"])
     assert started["model"] == DEFAULT_MODEL and started["port"] == 7999
-    model = real_load(DEFAULT_MODEL, "cpu")
-    info = model.info()
+    info = serve.model_info(real_load(DEFAULT_MODEL, "cpu"))
     assert (
         info["image_size"] == 64
         and info["examples"] == json.loads((shipped_folder(DEFAULT_MODEL) / "examples.json").read_text())[:6]

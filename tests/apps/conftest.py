@@ -1,84 +1,32 @@
-"""Fixtures for the web demo tests: a tiny stand-in pipeline and a live uvicorn server in a thread."""
+"""Fixtures for the web demo tests: tiny real pipelines saved to temporary folders and a live uvicorn server."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from PIL import Image
-
-from t2igan.utils.images import to_pil
-
-
-@dataclass
-class _Output:
-    images: list[Image.Image]
-
-
-class StandInPipeline:
-    """The `T2IPipeline` call shape with no network: colour from the caption embedding, texture from the seed."""
-
-    image_size = 32
-    z_dim = 8
-
-    def __init__(self, *, style: bool = True, delay: float = 0.0) -> None:
-        self.delay = delay
-        self.calls = 0
-        self.style_encoder = object() if style else None  # like T2IPipeline: None when the folder has none
-
-    def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
-        rows = []
-        for p in prompts:
-            h = hashlib.sha256(p.encode()).digest()
-            rows.append(torch.tensor([b / 127.5 - 1 for b in h[:3]]))
-        return torch.stack(rows)
-
-    def encode_style(self, images: list[Image.Image]) -> torch.Tensor:
-        return torch.stack([torch.full((self.z_dim,), float(im.convert("L").getpixel((0, 0))) / 255) for im in images])
-
-    def __call__(
-        self,
-        prompt: list[str] | None = None,
-        *,
-        num_images_per_prompt: int = 1,
-        seeds: list[int] | None = None,
-        prompt_embeds: torch.Tensor | None = None,
-        latents: torch.Tensor | None = None,
-        output_type: str = "pil",
-    ) -> _Output:
-        self.calls += 1
-        if self.delay:
-            time.sleep(self.delay)
-        emb = prompt_embeds if prompt_embeds is not None else self.encode_prompt(list(prompt or []))
-        n = emb.shape[0] * num_images_per_prompt
-        seeds = seeds or list(range(n))
-        out = []
-        for i in range(n):
-            g = torch.Generator().manual_seed(seeds[i % len(seeds)])
-            noise = torch.rand(3, self.image_size, self.image_size, generator=g) * 0.4 - 0.2
-            if latents is not None:
-                noise = noise + latents[0, 0]
-            out.append((emb[i // num_images_per_prompt].view(3, 1, 1) * 0.8 + noise).clamp(-1, 1))
-        return _Output(images=to_pil(torch.stack(out)))
 
 
 @pytest.fixture
-def standin() -> StandInPipeline:
-    return StandInPipeline()
+def tiny_pipe(tiny_pretrained: Path) -> Any:
+    """A fresh real `T2IPipeline` loaded from the tiny pretrained folder (with a style encoder)."""
+    from t2igan.sampling import T2IPipeline
+
+    return T2IPipeline.from_pretrained(tiny_pretrained)
 
 
 @pytest.fixture
-def standin_cls() -> type[StandInPipeline]:
-    """The class itself, for tests that subclass it (test modules cannot import conftest under importlib mode)."""
-    return StandInPipeline
+def tiny_pipe_no_style(tiny_pretrained_no_style: Path) -> Any:
+    from t2igan.sampling import T2IPipeline
+
+    return T2IPipeline.from_pretrained(tiny_pretrained_no_style)
 
 
 def free_port() -> int:
@@ -114,8 +62,19 @@ def serve_live() -> Any:
     return live_server
 
 
+def _tiny_components(style: bool) -> tuple[Any, Any, Any]:
+    from t2igan.models.reed import ReedConfig, ReedGenerator
+    from t2igan.models.style import StyleEncoder, StyleEncoderConfig
+    from t2igan.text import CharCnnRnn, CharCnnRnnConfig
+
+    torch.manual_seed(0)
+    gen = ReedGenerator(ReedConfig(image_size=32, z_dim=8, text_dim=16, proj_dim=8, ngf=8, ndf=8))
+    text = CharCnnRnn(CharCnnRnnConfig(conv_channels=(8, 8, 8), rnn_dim=8, embed_dim=16))
+    return gen, text, StyleEncoder(StyleEncoderConfig(image_size=32, z_dim=8, width=8)) if style else None
+
+
 @pytest.fixture(scope="session")
-def tiny_pretrained(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def tiny_pretrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real pretrained folder (untrained 32 px ReedGenerator, tiny char-CNN-RNN, style encoder) via the real
     `T2IPipeline.save_pretrained` — what `t2igan serve` loads in production — inside a run folder whose
     config.yaml names the prepared cache it "trained" on (the page's example captions come from there)."""
@@ -123,18 +82,21 @@ def tiny_pretrained(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     from t2igan.data.cache import prepare_cache
     from t2igan.data.synthetic import write_synthetic_dataset
-    from t2igan.models.reed import ReedConfig, ReedGenerator
-    from t2igan.models.style import StyleEncoder, StyleEncoderConfig
     from t2igan.sampling import T2IPipeline
-    from t2igan.text import CharCnnRnn, CharCnnRnnConfig
 
-    torch.manual_seed(0)
-    gen = ReedGenerator(ReedConfig(image_size=32, z_dim=8, text_dim=16, proj_dim=8, ngf=8, ndf=8))
-    text = CharCnnRnn(CharCnnRnnConfig(conv_channels=(8, 8, 8), rnn_dim=8, embed_dim=16))
-    style = StyleEncoder(StyleEncoderConfig(image_size=32, z_dim=8, width=8))
     run = tmp_path_factory.mktemp("serve")
     cache = prepare_cache(write_synthetic_dataset(run / "flowers", n=12, size=16, seed=0), sizes=(16,), progress=False)
     (run / "config.yaml").write_text(yaml.safe_dump({"data": {"cache": str(cache)}}))
     folder = run / "pretrained"
-    T2IPipeline(gen, text, style).save_pretrained(folder)
+    T2IPipeline(*_tiny_components(style=True)).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrained_no_style(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same tiny model without a style encoder."""
+    from t2igan.sampling import T2IPipeline
+
+    folder = tmp_path_factory.mktemp("serve_no_style") / "pretrained"
+    T2IPipeline(*_tiny_components(style=False)).save_pretrained(folder)
     return folder

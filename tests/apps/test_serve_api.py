@@ -7,19 +7,22 @@ import contextlib
 import io
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from t2igan.apps.cli import main
-from t2igan.apps.serve import DemoModel, ServeLimits, create_app
+from t2igan.apps.serve import ServeLimits, create_app
+from t2igan.sampling import T2IPipeline
 
-StandInPipeline = Any  # the class comes from the `standin_cls` fixture (conftest)
 LOCAL = "http://127.0.0.1"  # the Host the server accepts (TestClient's default "testserver" is refused)
 
 
@@ -29,8 +32,8 @@ def _decode(url: str) -> Image.Image:
 
 
 @pytest.fixture
-def client(standin: StandInPipeline) -> TestClient:
-    return TestClient(create_app(standin, ServeLimits(max_images=16, max_upload_bytes=200_000)), base_url=LOCAL)
+def client(tiny_pipe: T2IPipeline) -> TestClient:
+    return TestClient(create_app(tiny_pipe, ServeLimits(max_images=16, max_upload_bytes=200_000)), base_url=LOCAL)
 
 
 def _png(size: tuple[int, int] = (40, 30), fmt: str = "PNG", color: tuple[int, int, int] = (200, 20, 20)) -> bytes:
@@ -49,11 +52,11 @@ def test_index_and_static_assets_are_local(client: TestClient) -> None:
     assert "http://" not in page.text and "https://" not in page.text
 
 
-def test_info_reports_abilities_and_limits(client: TestClient, standin_cls: Any) -> None:
+def test_info_reports_abilities_and_limits(client: TestClient, tiny_pipe_no_style: T2IPipeline) -> None:
     info = client.get("/api/info").json()
     assert info["interpolation"] is True and info["style_transfer"] is True
     assert info["limits"]["max_images"] == 16
-    no_style = TestClient(create_app(standin_cls(style=False)), base_url=LOCAL).get("/api/info").json()
+    no_style = TestClient(create_app(tiny_pipe_no_style), base_url=LOCAL).get("/api/info").json()
     assert no_style["style_transfer"] is False
 
 
@@ -66,13 +69,33 @@ def test_generate_returns_n_images_and_is_seeded(client: TestClient) -> None:
     assert again[0] == r.json()["images"][1]  # caption + seed → the same image, whatever n is
 
 
-def test_interpolation_endpoints_differ_and_mix0_is_caption(client: TestClient) -> None:
+def test_interpolation_endpoints_are_the_captions(client: TestClient) -> None:
     base = {"caption": "a red flower", "caption2": "a blue flower", "n": 1, "seed": 0}
     a = client.post("/api/generate", json={**base, "mix": 0.0}).json()["images"][0]
     b = client.post("/api/generate", json={**base, "mix": 1.0}).json()["images"][0]
     plain = client.post("/api/generate", json={"caption": "a red flower", "n": 1, "seed": 0}).json()["images"][0]
     solo_b = client.post("/api/generate", json={"caption": "a blue flower", "n": 1, "seed": 0}).json()["images"][0]
-    assert a == plain and b == solo_b and a != b
+    assert a == plain and b == solo_b
+
+
+def test_interpolation_mixes_the_two_embeddings(tiny_pretrained: Path) -> None:
+    """GAN-INT at the demo (Reed et al. 2016 §4.3): G sees (1 − mix)·φ(caption) + mix·φ(caption2)."""
+    seen: list[torch.Tensor] = []
+
+    class Recording(T2IPipeline):
+        def __call__(self, captions=None, *args, **kw):  # type: ignore[no-untyped-def]
+            seen.append(kw["prompt_embeds"] if kw.get("prompt_embeds") is not None else self.encode_prompt(captions))
+            return super().__call__(captions, *args, **kw)
+
+    pipe = Recording.from_pretrained(tiny_pretrained)
+    c = TestClient(create_app(pipe), base_url=LOCAL)
+    base = {"caption": "a red flower", "caption2": "a white lily with a long green stem", "n": 2, "seed": 3}
+    for mix in (0.25, 1.0):
+        assert c.post("/api/generate", json={**base, "mix": mix}).status_code == 200
+    emb = pipe.encode_prompt([base["caption"], base["caption2"]])
+    assert (emb[0] - emb[1]).abs().max() > 1e-3  # far enough apart for the checks below to tell them apart
+    torch.testing.assert_close(seen[0][0], 0.75 * emb[0] + 0.25 * emb[1], rtol=0, atol=1e-6)
+    torch.testing.assert_close(seen[1][0], emb[1], rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -144,46 +167,49 @@ def test_decompression_bomb_refused_before_decoding(client: TestClient) -> None:
     assert r.status_code == 413 and "too large" in r.json()["error"]
 
 
-def test_style_refused_without_style_encoder(standin_cls: Any) -> None:
-    c = TestClient(create_app(standin_cls(style=False)), base_url=LOCAL)
+def test_style_refused_without_style_encoder(tiny_pipe_no_style: T2IPipeline) -> None:
+    c = TestClient(create_app(tiny_pipe_no_style), base_url=LOCAL)
     r = c.post("/api/style", data={"caption": "a"}, files={"image": ("a.png", _png(), "image/png")})
     assert r.status_code == 501 and "no style encoder" in r.json()["error"]
 
 
-def test_model_crash_is_a_500_message_and_server_survives(standin_cls: Any) -> None:
-    class Flaky(standin_cls):
-        def __call__(self, prompt=None, **kw):  # type: ignore[no-untyped-def]
-            if prompt and prompt[0] == "boom":
+def test_model_crash_is_a_500_message_and_server_survives(tiny_pretrained: Path) -> None:
+    class Flaky(T2IPipeline):
+        def __call__(self, captions=None, *args, **kw):  # type: ignore[no-untyped-def]
+            if captions and captions[0] == "boom":
                 raise RuntimeError("CUDA out of memory (simulated)")
-            return super().__call__(prompt, **kw)
+            return super().__call__(captions, *args, **kw)
 
-    c = TestClient(create_app(Flaky()), base_url=LOCAL)
+    c = TestClient(create_app(Flaky.from_pretrained(tiny_pretrained)), base_url=LOCAL)
     r = c.post("/api/generate", json={"caption": "boom"})
     assert r.status_code == 500 and "generation failed" in r.json()["error"]
     assert "CUDA" not in r.json()["error"]  # internals stay in the log
     assert c.post("/api/generate", json={"caption": "fine", "n": 1}).status_code == 200
 
 
-def test_concurrent_requests_on_a_live_server(standin_cls: Any, serve_live: Any) -> None:
+def test_concurrent_requests_on_a_live_server(tiny_pretrained: Path, serve_live: Any) -> None:
     """Eight clients at once against real uvicorn: all succeed, the model never runs twice at the same time."""
     active = 0
     peak = 0
     guard = threading.Lock()
 
-    class Counting(standin_cls):
-        def __call__(self, prompt=None, **kw):  # type: ignore[no-untyped-def]
-            nonlocal active, peak
+    calls = 0
+
+    class Counting(T2IPipeline):
+        def __call__(self, captions=None, *args, **kw):  # type: ignore[no-untyped-def]
+            nonlocal active, peak, calls
             with guard:
                 active += 1
+                calls += 1
                 peak = max(peak, active)
             try:
-                return super().__call__(prompt, **kw)
+                time.sleep(0.05)  # long enough for requests to overlap if nothing serialised them
+                return super().__call__(captions, *args, **kw)
             finally:
                 with guard:
                     active -= 1
 
-    pipe = Counting(delay=0.05)
-    app = create_app(DemoModel(pipe), ServeLimits(max_pending=16))
+    app = create_app(Counting.from_pretrained(tiny_pretrained), ServeLimits(max_pending=16))
     with serve_live(app) as url:
         # The event loop stays free while the model works: /api/info answers during generation.
         def post(i: int) -> tuple[int, int]:
@@ -200,18 +226,18 @@ def test_concurrent_requests_on_a_live_server(standin_cls: Any, serve_live: Any)
             with urllib.request.urlopen(f"{url}/api/info", timeout=5) as r:
                 assert r.status == 200
     assert results == [(200, 2)] * 8
-    assert pipe.calls == 8 and peak == 1
+    assert calls == 8 and peak == 1
 
 
-def test_busy_server_says_so(standin_cls: Any, serve_live: Any) -> None:
+def test_busy_server_says_so(tiny_pretrained: Path, serve_live: Any) -> None:
     """Beyond `max_pending` waiting requests the server answers 503 at once instead of queueing without bound."""
     entered, gate = threading.Event(), threading.Event()
 
-    class Slow(standin_cls):
-        def __call__(self, prompt=None, **kw):  # type: ignore[no-untyped-def]
+    class Slow(T2IPipeline):
+        def __call__(self, captions=None, *args, **kw):  # type: ignore[no-untyped-def]
             entered.set()
             gate.wait(20)
-            return super().__call__(prompt, **kw)
+            return super().__call__(captions, *args, **kw)
 
     def post(url: str) -> int:
         req = urllib.request.Request(
@@ -225,7 +251,7 @@ def test_busy_server_says_so(standin_cls: Any, serve_live: Any) -> None:
         except urllib.error.HTTPError as e:
             return e.code
 
-    app = create_app(Slow(), ServeLimits(max_pending=1))
+    app = create_app(Slow.from_pretrained(tiny_pretrained), ServeLimits(max_pending=1))
     with serve_live(app) as url, ThreadPoolExecutor(1) as pool:
         first = pool.submit(post, url)
         assert entered.wait(20)

@@ -20,8 +20,8 @@ MB = 1024 * 1024
 
 
 @pytest.fixture
-def app(standin: Any) -> Any:
-    return create_app(standin, host="127.0.0.1", port=7860)
+def app(tiny_pipe: Any) -> Any:
+    return create_app(tiny_pipe, host="127.0.0.1", port=7860)
 
 
 @pytest.fixture
@@ -106,9 +106,9 @@ def test_chunked_body_through_testclient(client: TestClient) -> None:
     assert client.post("/api/generate", json={"caption": "a red flower", "n": 1}).status_code == 200
 
 
-def test_live_server_stops_reading_a_chunked_flood(standin: Any, serve_live: Any) -> None:
+def test_live_server_stops_reading_a_chunked_flood(tiny_pipe: Any, serve_live: Any) -> None:
     """Real uvicorn, raw socket, chunked body: the server answers 413 and the client cannot push 200 MB into it."""
-    app = create_app(standin, ServeLimits(max_upload_bytes=1 * MB))
+    app = create_app(tiny_pipe, ServeLimits(max_upload_bytes=1 * MB))
     with serve_live(app) as url:
         port = int(url.rsplit(":", 1)[1])
         chunk = b"%x\r\n%s\r\n" % (64 * 1024, b" " * (64 * 1024))
@@ -209,8 +209,8 @@ def test_same_origin_page_requests_pass(client: TestClient) -> None:
         assert r.status_code == 200, r.text
 
 
-def test_bound_address_and_allowed_names(standin: Any) -> None:
-    lan = TestClient(create_app(standin, host="192.168.1.5", port=8080, allow_hosts=("flowers.lan",)))
+def test_bound_address_and_allowed_names(tiny_pipe: Any) -> None:
+    lan = TestClient(create_app(tiny_pipe, host="192.168.1.5", port=8080, allow_hosts=("flowers.lan",)))
     for host, status in [
         ("192.168.1.5:8080", 200),
         ("flowers.lan:8080", 200),
@@ -219,7 +219,7 @@ def test_bound_address_and_allowed_names(standin: Any) -> None:
         ("other.lan:8080", 403),
     ]:
         assert lan.get("/api/info", headers={"host": host}).status_code == status, host
-    everywhere = TestClient(create_app(standin, host="0.0.0.0", port=8080))
+    everywhere = TestClient(create_app(tiny_pipe, host="0.0.0.0", port=8080))
     assert everywhere.get("/api/info", headers={"host": "10.1.2.3:8080"}).status_code == 200  # an IP: not rebinding
     assert everywhere.get("/api/info", headers={"host": "[fe80::1]:8080"}).status_code == 200
     assert everywhere.get("/api/info", headers={"host": "rebind.example:8080"}).status_code == 403

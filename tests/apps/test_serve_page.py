@@ -11,7 +11,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from t2igan.apps.serve import DemoModel, create_app
+from t2igan.apps.serve import create_app
 from t2igan.apps.serve_examples import GENERIC, example_captions
 from t2igan.data.cache import PreparedCache, prepare_cache
 from t2igan.data.synthetic import write_synthetic_dataset
@@ -55,30 +55,29 @@ def test_examples_file_wins_and_bad_sources_fall_back(run_folder: Path, tmp_path
     assert example_captions(None, k=2) == GENERIC[:2]
 
 
-def test_info_and_generate_report_examples_and_seeds(standin_cls: Any, run_folder: Path) -> None:
-    pipe = standin_cls()
-    pipe.path = run_folder / "pretrained"
-    client = TestClient(create_app(DemoModel(pipe)), base_url=LOCAL)
+def test_info_and_generate_report_examples_and_seeds(tiny_pipe: Any, run_folder: Path) -> None:
+    tiny_pipe.path = run_folder / "pretrained"
+    client = TestClient(create_app(tiny_pipe), base_url=LOCAL)
     info = client.get("/api/info").json()
     assert set(info["examples"]) <= _training_first_captions(run_folder) and info["examples"]
     r = client.post("/api/generate", json={"caption": info["examples"][0], "n": 3, "seed": 40}).json()
     assert r["seeds"] == [40, 41, 42] and len(r["images"]) == 3
 
 
-def test_style_images_have_no_seed(standin_cls: Any) -> None:
+def test_style_images_have_no_seed(tiny_pipe: Any) -> None:
     import io
 
     from PIL import Image
 
     buf = io.BytesIO()
     Image.new("RGB", (20, 20), (10, 200, 10)).save(buf, format="PNG")
-    client = TestClient(create_app(standin_cls()), base_url=LOCAL)
+    client = TestClient(create_app(tiny_pipe), base_url=LOCAL)
     r = client.post("/api/style", data={"caption": "a"}, files={"image": ("a.png", buf.getvalue(), "image/png")})
     assert r.status_code == 200 and r.json()["seeds"] is None
 
 
-def test_page_has_download_seed_and_example_hooks(standin_cls: Any) -> None:
-    client = TestClient(create_app(standin_cls()), base_url=LOCAL)
+def test_page_has_download_seed_and_example_hooks(tiny_pipe: Any) -> None:
+    client = TestClient(create_app(tiny_pipe), base_url=LOCAL)
     page, script = client.get("/").text, client.get("/static/app.js").text
     assert 'name="viewport"' in page and 'id="examples"' in page
     assert "link.download" in script and "seed ${seed}" in script and "info.examples" in script
@@ -86,7 +85,7 @@ def test_page_has_download_seed_and_example_hooks(standin_cls: Any) -> None:
 
 def test_html_reports_have_a_viewport(tmp_path: Path) -> None:
     from t2igan.apps.demo_report import write_index
-    from t2igan.apps.report import write_report
+    from t2igan.metrics.report import write_report
 
     _, page = write_report(tmp_path / "cmp", ["a", "b"], [{}, {}])
     index = write_index(tmp_path / "index.html", [], {"steps": 3}, "intro", "t2igan demo")

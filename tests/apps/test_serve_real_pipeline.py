@@ -8,12 +8,12 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from t2igan.apps.serve import create_app, load_demo_model
+from t2igan.apps.serve import create_app, load_serve_pipeline, model_info
 
 
 def test_real_pipeline_generate_interpolate_style(tiny_pretrained: Path) -> None:
-    model = load_demo_model(tiny_pretrained.parent)  # a run-like folder holding pretrained/ works too
-    info = model.info()
+    model = load_serve_pipeline(tiny_pretrained.parent)  # a run-like folder holding pretrained/ works too
+    info = model_info(model)
     examples = info.pop("examples")
     assert info == {"interpolation": True, "style_transfer": True, "image_size": 32, "model": "ReedGenerator"}
     assert len(examples) == 6 and all(isinstance(e, str) and e for e in examples)

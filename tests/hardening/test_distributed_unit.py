@@ -24,8 +24,7 @@ def test_single_process_context_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> N
     g = [torch.ones(3)]
     ctx.average_grads(g)
     assert torch.equal(g[0], torch.ones(3))
-    m = torch.nn.Linear(2, 2)
-    assert ctx.wrap(m) is m and ctx.all_true(False) is False and ctx.max_abs_difference(m) == 0.0
+    assert ctx.all_true(False) is False
 
 
 def test_shards_cover_the_global_batch_once() -> None:

@@ -223,7 +223,7 @@ def test_broken_style_encoder_does_not_stop_sample_or_serve(
     err = capsys.readouterr().err
     warnings = [line for line in err.splitlines() if line.startswith("warning: style encoder not loaded")]
     assert len(warnings) == 1 and "style_encoder" in warnings[0] and "Traceback" not in err
-    assert seen["app"].state.demo.has_style is False
+    assert seen["app"].state.pipe.style_encoder is None
 
 
 def test_broken_style_encoder_is_a_one_line_error_for_style_transfer(

@@ -102,7 +102,7 @@ def test_attribute_accuracy_for_the_demo(two_runs, tiny_cache, tmp_path):
 def test_open_cache_prepares_a_dataset_folder(tiny_synth_dir, tmp_path):
     import shutil
 
-    from t2igan.metrics.sources import open_cache
+    from t2igan.data.cache import open_cache
     from t2igan.utils.errors import T2IError
 
     src = tmp_path / "flowers"
@@ -117,7 +117,7 @@ def test_open_cache_prepares_a_dataset_folder(tiny_synth_dir, tmp_path):
 def test_default_report_dir_stays_with_the_runs():
     from pathlib import Path
 
-    from t2igan.apps.cli_evaluate import default_report_dir
+    from t2igan.metrics.evaluate import default_report_dir
 
     assert default_report_dir([Path("runs/a")]) == Path("runs/a/eval")
     assert default_report_dir([Path("runs/a"), Path("runs/b")]) == Path("runs/comparison")

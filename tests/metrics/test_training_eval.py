@@ -54,7 +54,7 @@ def _cfg(cache, run, *extra):
 def test_eval_hook_records_keeps_and_exports_the_best(cache_with_evaluator, tmp_path):
     cfg = _cfg(cache_with_evaluator, tmp_path / "run")
     hook = EvalHook.for_trainer_config(cfg)
-    trainer = Trainer(cfg, callbacks=[hook], log=lambda _m: None)
+    trainer = Trainer(cfg, callbacks=[hook])
     trainer.fit()
     lines = [json.loads(ln) for ln in (tmp_path / "run" / "logs" / "eval.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == [2, 4]
@@ -70,7 +70,7 @@ def test_eval_hook_records_keeps_and_exports_the_best(cache_with_evaluator, tmp_
     # A resumed run keeps the best score so far (a worse evaluation after resuming does not replace it).
     cfg2 = _cfg(cache_with_evaluator, tmp_path / "run", "train.steps=6")
     hook2 = EvalHook.for_trainer_config(cfg2)
-    Trainer(cfg2, callbacks=[hook2], resume=True, log=lambda _m: None).fit()
+    Trainer(cfg2, callbacks=[hook2], resume=True).fit()
     assert hook2.records[0]["step"] == 6
     assert hook2.best == max(best["score"], hook2.records[0]["score"])
 

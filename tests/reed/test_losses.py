@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from t2igan.losses import GanClsLoss, GanLoss, HingeLoss, interpolate_embeddings, matching_aware_gp
+from t2igan.losses import GanClsLoss, HingeLoss, interpolate_embeddings, matching_aware_gp
 from t2igan.models.reed import ReedDiscriminator, reed_config
 
 
@@ -24,7 +24,7 @@ def test_gan_cls_on_known_logits():
 
 def test_plain_gan_and_hinge():
     real, fake = torch.tensor([0.0, 1.0]), torch.tensor([0.0, -3.0])
-    loss, parts = GanLoss().d_loss(real, None, fake)
+    loss, parts = GanClsLoss(cls_weight=0.0).d_loss(real, None, fake)
     expected = (softplus(0.0) + softplus(-1.0)) / 2 + (softplus(0.0) + softplus(-3.0)) / 2
     assert loss.item() == pytest.approx(expected, rel=1e-6)
     assert "d_wrong" not in parts

@@ -30,7 +30,7 @@ def _no_absolute_paths(folder: Path, *roots: Path) -> None:
 
 def test_training_export_writes_a_card_with_config_samples_and_no_absolute_paths(tiny_config, fake_dataset, tmp_path):
     cfg = tiny_config("train.sample_every=2", "data.text_encoder=null", run="my_run")
-    Trainer(cfg, fake_dataset, log=lambda m: None).fit()
+    Trainer(cfg, fake_dataset).fit()
     pre = Path(cfg.run_dir) / "pretrained"
     front, body = _front_matter(pre / "README.md")
     assert front["library_name"] == "t2igan" and front["pipeline_tag"] == "text-to-image"
@@ -46,7 +46,7 @@ def test_training_export_writes_a_card_with_config_samples_and_no_absolute_paths
 
 def test_save_pretrained_card_with_metrics_datasets_and_provenance(tiny_config, fake_dataset, tmp_path):
     cfg = tiny_config(run="r")
-    Trainer(cfg, fake_dataset, log=lambda m: None).fit()
+    Trainer(cfg, fake_dataset).fit()
     pipe = T2IPipeline.from_pretrained(cfg.run_dir)
     metrics = {"attr_acc_500_test-eval_64px": {"seen": 0.61, "unseen": 0.58}, "fid_evaluator_500_test_64px": 101.5}
     card = ModelCard(

@@ -103,7 +103,7 @@ def test_mode_seeking_loss_falls_as_images_differ_more():
 def test_training_step_with_options_is_finite_and_reports_terms(tiny_config, fake_dataset, extra):
     from t2igan.training.trainer import Trainer
 
-    trainer = Trainer(tiny_config(*extra), dataset=fake_dataset, log=lambda _m: None)
+    trainer = Trainer(tiny_config(*extra), dataset=fake_dataset)
     summary = trainer.fit()
     last = summary["last"]
     assert summary["step"] == 4 and "nonfinite" not in last
@@ -130,17 +130,17 @@ def test_contrastive_step_trains_both_players(tiny_config, fake_dataset):
     from t2igan.training.trainer import Trainer
 
     extra = [f"model.{k}={v}" for k, v in MODERN.items()] + ["loss.contrastive=1.0", "loss.kind=hinge"]
-    summary = Trainer(tiny_config(*extra), dataset=fake_dataset, log=lambda _m: None).fit()
+    summary = Trainer(tiny_config(*extra), dataset=fake_dataset).fit()
     assert summary["last"]["d_contrastive"] > 0 and summary["last"]["g_contrastive"] > 0
     with pytest.raises(T2IError, match="projection"):
-        Trainer(tiny_config("loss.contrastive=1.0"), dataset=fake_dataset, log=lambda _m: None)
+        Trainer(tiny_config("loss.contrastive=1.0"), dataset=fake_dataset)
 
 
 def test_standing_statistics_make_the_ema_generator_batch_independent_and_deterministic(tiny_config, fake_dataset):
     """The EMA G's BatchNorm statistics are recomputed for its own weights (BigGAN's standing statistics)."""
     from t2igan.training.trainer import Trainer
 
-    trainer = Trainer(tiny_config("optim.ema=0.9"), dataset=fake_dataset, log=lambda _m: None)
+    trainer = Trainer(tiny_config("optim.ema=0.9"), dataset=fake_dataset)
     trainer.fit()
     g = trainer.system.G_ema
     live_mean = trainer.system.G.stages[0].norm.running_mean.clone()
@@ -165,9 +165,7 @@ def test_standing_statistics_make_the_ema_generator_batch_independent_and_determ
 def test_cpu_time_budget_stops_the_run_cleanly(tiny_config, fake_dataset):
     from t2igan.training.trainer import Trainer
 
-    trainer = Trainer(
-        tiny_config("train.steps=100000", "train.max_cpu_minutes=0.002"), dataset=fake_dataset, log=lambda _m: None
-    )
+    trainer = Trainer(tiny_config("train.steps=100000", "train.max_cpu_minutes=0.002"), dataset=fake_dataset)
     summary = trainer.fit()
     assert summary["budget_reached"] and 0 < summary["step"] < 100000
     assert (trainer.run_dir / "pretrained" / "model_index.json").is_file()  # stopped cleanly: exported

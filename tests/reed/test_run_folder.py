@@ -19,8 +19,6 @@ from t2igan.utils.config import config_diff
 from t2igan.utils.errors import T2IError
 from t2igan.utils.outputs import read_marker
 
-QUIET = {"log": lambda m: None}
-
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
     """Every file (but the lock, which holds the pid of the last process that took it) → (size, mtime)."""
@@ -39,9 +37,9 @@ def test_second_trainer_on_a_locked_folder_is_refused(tiny_config, fake_dataset)
     cfg = tiny_config("train.export=false")
     with open_run(cfg.run_dir, cfg.to_dict(), resume=False):  # another trainer holds the folder
         with pytest.raises(T2IError, match=r"another t2igan process \(pid \d+\) is training in this run folder"):
-            Trainer(cfg, fake_dataset, **QUIET).fit()
+            Trainer(cfg, fake_dataset).fit()
         assert not (Path(cfg.run_dir) / "checkpoints").exists()
-    out = Trainer(cfg, fake_dataset, **QUIET).fit()  # released: now it trains
+    out = Trainer(cfg, fake_dataset).fit()  # released: now it trains
     assert out["step"] == 4
 
 
@@ -61,61 +59,61 @@ def test_a_killed_trainers_lock_does_not_block(tiny_config, fake_dataset) -> Non
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         with pytest.raises(T2IError, match=f"pid {holder.pid}"):
-            Trainer(cfg, fake_dataset, **QUIET).fit()
+            Trainer(cfg, fake_dataset).fit()
     finally:
         holder.kill()
         holder.wait()
     t0 = time.perf_counter()
-    assert Trainer(cfg, fake_dataset, **QUIET).fit()["step"] == 4  # the lock file stays; its lock died with pid
+    assert Trainer(cfg, fake_dataset).fit()["step"] == 4  # the lock file stays; its lock died with pid
     assert time.perf_counter() - t0 < 30
 
 
 def test_new_run_into_a_run_with_checkpoints_is_refused(tiny_config, fake_dataset) -> None:
     cfg = tiny_config("train.ckpt_every=2", "train.export=false")
-    Trainer(cfg, fake_dataset, **QUIET).fit()
+    Trainer(cfg, fake_dataset).fit()
     run = Path(cfg.run_dir)
     before = _snapshot(run)
     for other in (cfg, tiny_config("train.ckpt_every=2", "train.export=false", "seed=7")):
         with pytest.raises(T2IError, match=r"already holds a training run with checkpoints \(newest: step 4\)"):
-            Trainer(other, fake_dataset, **QUIET).fit()
+            Trainer(other, fake_dataset).fit()
     assert _snapshot(run) == before  # nothing deleted, rotated or rewritten
 
 
 def test_resume_needs_the_same_config_except_length_and_logging(tiny_config, fake_dataset) -> None:
     cfg = tiny_config("train.ckpt_every=2", "train.export=false")
-    Trainer(cfg, fake_dataset, **QUIET).fit()
+    Trainer(cfg, fake_dataset).fit()
     run = Path(cfg.run_dir)
     before = _checkpoints_of(run)
     changed = tiny_config("train.ckpt_every=2", "train.export=false", "train.steps=6", "optim.lr=0.1")
     with pytest.raises(T2IError, match=r"config differs from this run's config.yaml \(optim.lr: 0.0002 → 0.1\)"):
-        Trainer(changed, fake_dataset, resume=True, **QUIET).fit()
+        Trainer(changed, fake_dataset, resume=True).fit()
     assert _checkpoints_of(run) == before
     longer = tiny_config("train.ckpt_every=2", "train.export=false", "train.steps=6", "train.log_every=3")
-    assert Trainer(longer, fake_dataset, resume=True, **QUIET).fit()["step"] == 6
+    assert Trainer(longer, fake_dataset, resume=True).fit()["step"] == 6
 
 
 def test_resume_refuses_a_checkpoint_of_another_run(tiny_config, fake_dataset) -> None:
     a = tiny_config("train.ckpt_every=2", "train.export=false", run="a")
     b = tiny_config("train.ckpt_every=2", "train.export=false", "train.steps=2", run="b")
-    Trainer(a, fake_dataset, **QUIET).fit()
-    Trainer(b, fake_dataset, **QUIET).fit()
+    Trainer(a, fake_dataset).fit()
+    Trainer(b, fake_dataset).fit()
     run_a, run_b = Path(a.run_dir), Path(b.run_dir)
     assert read_marker(run_a, "run")["run_id"] != read_marker(run_b, "run")["run_id"]
     shutil.copytree(run_a / "checkpoints" / "step_0000004", run_b / "checkpoints" / "step_0000004")
     resumed = tiny_config("train.ckpt_every=2", "train.export=false", "train.steps=8", run="b")
     with pytest.raises(T2IError, match="checkpoint belongs to run"):
-        Trainer(resumed, fake_dataset, resume=True, **QUIET).fit()
+        Trainer(resumed, fake_dataset, resume=True).fit()
 
 
 def test_rotation_never_deletes_another_runs_checkpoint(tiny_config, fake_dataset) -> None:
     a = tiny_config("train.ckpt_every=1", "train.steps=1", "train.export=false", run="a")
-    Trainer(a, fake_dataset, **QUIET).fit()
+    Trainer(a, fake_dataset).fit()
     b = tiny_config("train.ckpt_every=2", "train.keep_ckpts=1", "train.steps=2", "train.export=false", run="b")
-    Trainer(b, fake_dataset, **QUIET).fit()
+    Trainer(b, fake_dataset).fit()
     run_b = Path(b.run_dir)
     shutil.copytree(Path(a.run_dir) / "checkpoints" / "step_0000001", run_b / "checkpoints" / "step_0000001")
     more = tiny_config("train.ckpt_every=2", "train.keep_ckpts=1", "train.steps=6", "train.export=false", run="b")
-    Trainer(more, fake_dataset, resume=True, **QUIET).fit()
+    Trainer(more, fake_dataset, resume=True).fit()
     assert [p.name for p in list_checkpoints(run_b / "checkpoints")] == ["step_0000001", "step_0000006"]
     ids = {p.name: load_checkpoint(p)["meta"]["run_id"] for p in list_checkpoints(run_b / "checkpoints")}
     assert ids["step_0000001"] == read_marker(a.run_dir, "run")["run_id"]
@@ -131,7 +129,7 @@ def test_training_into_a_folder_that_is_not_a_run_is_refused(tiny_config, fake_d
     (run / "logs" / "metrics.jsonl").write_text('{"mine": 1}\n')
     before = _snapshot(run)
     with pytest.raises(T2IError, match="is not empty and is not a t2igan run"):
-        Trainer(cfg, fake_dataset, **QUIET).fit()
+        Trainer(cfg, fake_dataset).fit()
     assert _snapshot(run) == before
 
 

@@ -11,8 +11,15 @@ from t2igan.apps.demo_report import loss_plot, smooth
 from t2igan.sampling import T2IPipeline
 
 
+def _stamp(path):
+    return path.stat().st_mtime_ns, path.read_bytes()
+
+
 @pytest.mark.slow
-def test_demo_quick_end_to_end_and_idempotent(tmp_path, capsys):
+def test_demo_quick_end_to_end_and_idempotent(tmp_path, capsys, monkeypatch):
+    import t2igan.apps.demo as demo_mod
+
+    monkeypatch.setattr(demo_mod, "pick_threads", lambda busy: 1)  # same threads both runs: bitwise-equal maths
     out = tmp_path / "demo"
     t = time.perf_counter()
     main(["demo", "--out", str(out), "--quick"])
@@ -30,8 +37,16 @@ def test_demo_quick_end_to_end_and_idempotent(tmp_path, capsys):
     ):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
+    # what --quick promises: 256 images at 32 px, 20 steps of batch 32, every step timed
+    assert (summary["images"], summary["image_size"], summary["train_steps"]) == (256, 32, 20)
+    assert set(summary["step_times_s"]) == {"data", "encoder", "train", "figures", "evaluate"}
+    assert sum(summary["step_times_s"].values()) <= summary["wall_time_s"] + 0.5
+    assert summary["notes"]["data"].startswith("synthesised 256") and summary["notes"]["encoder"].startswith("trained")
     attr = summary["attribute_accuracy"]
-    assert 0.0 <= attr["unseen"]["overall"] <= 1.0 and 0.0 <= attr["seen"]["overall"] <= 1.0
+    for split in ("seen", "unseen"):  # scored on the four attributes the captions name
+        assert set(attr[split]["per_attribute"]) == {"petal_colour", "centre_colour", "petal_shape", "petal_count"}
+        assert attr[split]["named_per_caption"] >= 1
+    assert attr["value"] == attr["unseen"]["overall"] and f"{attr['unseen']['overall']:.1%}" in text
     page = (out / "index.html").read_text()
     assert "heldout_samples.png" in page and "losses.png" in page and "[unseen class]" in page
     assert Image.open(out / "heldout_samples.png").height > 8 * 64
@@ -39,10 +54,23 @@ def test_demo_quick_end_to_end_and_idempotent(tmp_path, capsys):
     pipe = T2IPipeline.from_pretrained(out)
     assert pipe("a flower with twelve thin blue petals", output_type="pt").images.shape == (1, 3, 32, 32)
     assert first < 90  # < 60 s on a quiet machine; headroom for a loaded CI box
-    # second run reuses data, cache and encoder
+
+    # second run: data, cache, encoder and evaluator are reused untouched; training reruns from the same seed
+    kept = [
+        out / "data" / "flowers" / "attributes.json",
+        out / "text_encoder" / "model.safetensors",
+        *(out / "data").rglob("evaluator/model.safetensors"),
+    ]
+    assert len(kept) == 3
+    before = {p: _stamp(p) for p in kept}
+    generator = out / "pretrained" / "generator" / "model.safetensors"
+    weights = generator.read_bytes()
     main(["demo", "--out", str(out), "--quick"])
-    notes = json.loads((out / "summary.json").read_text())["notes"]
-    assert notes["data"].startswith("reused") and notes["encoder"].startswith("reused")
+    again = json.loads((out / "summary.json").read_text())
+    assert again["notes"]["data"].startswith("reused") and again["notes"]["encoder"].startswith("reused")
+    assert {p: _stamp(p) for p in kept} == before
+    assert generator.read_bytes() == weights  # every random source seeded: the same generator…
+    assert again["attribute_accuracy"]["unseen"] == attr["unseen"]  # …and the same score
 
 
 def test_loss_plot_and_smoothing(tmp_path):

@@ -259,7 +259,7 @@ def test_converted_stage1_fine_tunes_from_both_networks(tmp_path, sg_config, mak
         *arch,
         f"model.init={folder}",
     )
-    trainer = Trainer(cfg, make_blobs(n=16, size=64), log=lambda m: None)
+    trainer = Trainer(cfg, make_blobs(n=16, size=64))
     g, d = trainer.system.nets()["G"], trainer.system.nets()["D"]
     torch.testing.assert_close(g.stage1.upsample[1][0].weight, g_sd["upsample2.1.weight"])
     torch.testing.assert_close(d.encode[5].weight, d_sd["encode_img.5.weight"])
@@ -270,7 +270,7 @@ def test_converted_stage1_fine_tunes_from_both_networks(tmp_path, sg_config, mak
         "model.name=stackgan", "model.stage1_size=64", "model.stage2_size=128", "data.size=64", f"model.init={folder}"
     )
     with pytest.raises(T2IError, match=r"model\.init does not fit .*model\.gf_dim 4 there, 8 here"):
-        Trainer(bad, make_blobs(n=16, size=64), log=lambda m: None)
+        Trainer(bad, make_blobs(n=16, size=64))
 
 
 def test_converted_g_net_fine_tunes_with_its_ema_and_discriminators(tmp_path, sg_config, make_blobs) -> None:
@@ -285,7 +285,7 @@ def test_converted_g_net_fine_tunes_with_its_ema_and_discriminators(tmp_path, sg
         "model.name=stackgan++", "model.base_size=64", "model.branch_num=2", "data.size=128", "optim.ema=0.999",
         *arch, f"model.init={folder}",
     )  # fmt: skip
-    trainer = Trainer(cfg, make_blobs(n=16, size=128), log=lambda m: None)
+    trainer = Trainer(cfg, make_blobs(n=16, size=128))
     nets = trainer.system.nets()
     for name in ("G", "G_ema"):
         torch.testing.assert_close(nets[name].stages[0].joint[0].weight, g_sd["h_net2.jointConv.0.weight"])

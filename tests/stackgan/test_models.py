@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
+from t2igan.losses.stackgan import kl_loss
 from t2igan.models.stackgan import (
     ConditioningAugmentation,
     StackGanConfig,
@@ -92,18 +95,45 @@ def test_pipeline_ca_noise_follows_the_seed_not_the_batch() -> None:
     assert not torch.allclose(same_z[0], alone.images[0])  # another seed's ε: another image for the same z
 
 
-def test_ca_reparameterisation_and_glu_variant() -> None:
-    """ĉ = μ + σ ⊙ ε with (μ, log σ²) the two halves of ReLU(FC φ) — or of GLU(FC φ) with FC → 4·Ng (StackGAN++)."""
-    t, eps = torch.randn(4, 5), torch.randn(4, 3)
-    for glu in (False, True):
-        ca = ConditioningAugmentation(5, 3, glu=glu)
-        h = ca.fc(t)
-        h = h[:, :6] * torch.sigmoid(h[:, 6:]) if glu else torch.relu(h)
-        c, mu, logvar = ca(t, eps=eps)
-        assert ca.fc.out_features == (12 if glu else 6)
-        torch.testing.assert_close(mu, h[:, :3])
-        torch.testing.assert_close(logvar, h[:, 3:])
-        torch.testing.assert_close(c, h[:, :3] + eps * torch.exp(0.5 * h[:, 3:]))
+@pytest.mark.parametrize("glu", [False, True])
+def test_ca_samples_have_mean_mu_and_variance_sigma_squared(glu: bool) -> None:
+    """ĉ = μ + σ ⊙ ε, ε ~ N(0, I) (StackGAN §3.2): over many ε, ĉ's sample mean is μ and its variance σ² = exp(log σ²).
+
+    (μ, log σ²) are the two halves of ReLU(FC φ), or of GLU(FC φ) with FC → 4·Ng (StackGAN++).
+    """
+    ca = ConditioningAugmentation(5, 3, glu=glu)
+    assert ca.fc.out_features == (12 if glu else 6)
+    want_mu = [0.5, -1.0, 2.0] if glu else [0.5, 0.0, 2.0]
+    want_logvar = [-1.0, 0.7, 1.5] if glu else [0.0, 0.7, 1.5]  # ReLU: log σ² ≥ 0
+    head = torch.tensor(want_mu + want_logvar)
+    with torch.no_grad():  # FC output = bias, set so the halves are the wanted (μ, log σ²); GLU gate open
+        ca.fc.weight.zero_()
+        ca.fc.bias.copy_(torch.cat([head, torch.full((6,), 30.0)]) if glu else head)
+    n = 40_000
+    t = torch.randn(n, 5)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        c, mu, logvar = ca(t, generator=gen)
+    torch.testing.assert_close(mu[0], torch.tensor(want_mu))
+    torch.testing.assert_close(logvar[0], torch.tensor(want_logvar))
+    mu, var = mu[0], logvar[0].exp()
+    se = (var / n).sqrt()
+    assert ((c.mean(0) - mu).abs() < 5 * se).all()
+    torch.testing.assert_close(c.var(0), var, rtol=0.05, atol=0.0)
+    ca.sample = False
+    c_mean, mu2, _ = ca(t[:2])
+    assert torch.equal(c_mean, mu2)  # test time: ĉ = μ
+
+
+def test_kl_is_zero_exactly_at_the_standard_normal() -> None:
+    """KL(N(μ, σ²) ‖ N(0, I)) (StackGAN eq. 2) is 0 iff μ = 0 and log σ² = 0, and positive elsewhere."""
+    zeros = torch.zeros(4, 3)
+    assert kl_loss(zeros, zeros).item() == 0.0
+    for mu, logvar in [(zeros + 0.1, zeros), (zeros, zeros + 0.2), (zeros, zeros - 0.2), (torch.randn(4, 3), zeros)]:
+        assert kl_loss(mu, logvar).item() > 0
+    # closed form for one dimension: ½(μ² + σ² − 1 − log σ²)
+    mu, logvar = torch.tensor([[0.5]]), torch.tensor([[math.log(2.0)]])
+    assert kl_loss(mu, logvar).item() == pytest.approx(0.5 * (0.25 + 2.0 - 1.0 - math.log(2.0)), rel=1e-6)
 
 
 @pytest.mark.parametrize("conditional", [True, False])

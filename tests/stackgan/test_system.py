@@ -16,8 +16,6 @@ from t2igan.training.trainer import Trainer
 from t2igan.utils.checkpoint import flatten_state
 from t2igan.utils.errors import T2IError
 
-QUIET = {"log": lambda m: None}
-
 
 def _metrics(run_dir: Path) -> list[dict]:
     return [json.loads(ln) for ln in (run_dir / "logs" / "metrics.jsonl").read_text().splitlines()]
@@ -31,13 +29,13 @@ def _state(trainer: Trainer) -> dict[str, torch.Tensor]:
 
 def test_stage1_then_stage2_export_all_stages(sg_config, blobs16, blobs32, tmp_path) -> None:
     cfg1 = sg_config("model.name=stackgan", "model.stage=1", "data.size=16", run="s1")
-    out1 = Trainer(cfg1, blobs16, **QUIET).fit()
+    out1 = Trainer(cfg1, blobs16).fit()
     assert out1["step"] == 4 and np.isfinite(out1["last"]["loss_d"])
     g1 = load_generator(Path(cfg1.run_dir) / "pretrained")
     assert isinstance(g1, StackGanGenerator) and g1.config.stage == 1
 
     cfg2 = sg_config("model.name=stackgan", "model.stage=2", f"model.stage1={cfg1.run_dir}", "data.size=32", run="s2")
-    trainer = Trainer(cfg2, blobs32, **QUIET)
+    trainer = Trainer(cfg2, blobs32)
     stage1_before = {k: v.clone() for k, v in trainer.system.G.stage1.state_dict().items()}
     for k, v in g1.stage1.state_dict().items():
         assert torch.equal(stage1_before[k], v), k  # Stage-I loaded from the Stage-I run
@@ -66,9 +64,9 @@ def test_stage1_then_stage2_export_all_stages(sg_config, blobs16, blobs32, tmp_p
 
 def test_stage2_without_stage1_is_a_user_error(sg_config, blobs32) -> None:
     with pytest.raises(T2IError, match="stage1"):
-        Trainer(sg_config("model.name=stackgan", "model.stage=2", "data.size=32"), blobs32, **QUIET)
+        Trainer(sg_config("model.name=stackgan", "model.stage=2", "data.size=32"), blobs32)
     with pytest.raises(T2IError, match=r"data\.size"):
-        Trainer(sg_config("model.name=stackgan", "model.stage=1", "data.size=32"), blobs32, **QUIET)
+        Trainer(sg_config("model.name=stackgan", "model.stage=1", "data.size=32"), blobs32)
 
 
 @pytest.mark.parametrize("family", ["stackgan", "stackgan++"])
@@ -77,13 +75,13 @@ def test_resume_through_the_trainer_is_exact(sg_config, blobs16, blobs32, family
         "model.name=stackgan++", "data.size=32", "optim.ema=0.9", "loss.r1=1", "loss.r1_every=2"]  # fmt: skip
     data = blobs16 if family == "stackgan" else blobs32
     opts = [*model, "train.steps=6", "train.ckpt_every=3", "train.export=false", "optim.decay_every_epochs=1"]
-    full = Trainer(sg_config(*opts, run="full"), data, **QUIET)
+    full = Trainer(sg_config(*opts, run="full"), data)
     full.fit()
     cfg = sg_config(*opts, run="split")
-    first = Trainer(cfg, data, **QUIET)
+    first = Trainer(cfg, data)
     first.total_steps = 3
     first.fit()
-    second = Trainer(cfg, data, resume=True, **QUIET)
+    second = Trainer(cfg, data, resume=True)
     second.fit()
     a, b = _state(full), _state(second)
     assert a.keys() == b.keys()
@@ -96,7 +94,7 @@ def test_resume_through_the_trainer_is_exact(sg_config, blobs16, blobs32, family
 def test_stackganpp_trains_and_exports(sg_config, blobs32, conditional: bool) -> None:
     cfg = sg_config("model.name=stackgan++", f"model.conditional={str(conditional).lower()}", "loss.color_lambda=1",
                     "data.size=32", "optim.ema=0.9", run=f"pp{conditional}")  # fmt: skip
-    trainer = Trainer(cfg, blobs32, **QUIET)
+    trainer = Trainer(cfg, blobs32)
     out = trainer.fit()
     assert np.isfinite(out["last"]["loss_d"]) and "nonfinite" not in out["last"]
     assert "G_ema" in trainer.system.nets()
@@ -110,7 +108,7 @@ def test_stackganpp_trains_and_exports(sg_config, blobs32, conditional: bool) ->
 def test_nan_batch_is_skipped(sg_config, blobs16) -> None:
     cfg = sg_config("model.name=stackgan", "model.stage=1", "data.size=16", "debug.nan_steps=[1]",
                     "train.export=false")  # fmt: skip
-    trainer = Trainer(cfg, blobs16, **QUIET)
+    trainer = Trainer(cfg, blobs16)
     trainer.fit()
     rows = _metrics(trainer.run_dir)
     assert rows[1].get("nonfinite") == 1.0 and "nonfinite" not in rows[2]
@@ -122,15 +120,18 @@ def test_unconditional_export_has_no_text_side(sg_config, blobs32) -> None:
     so the pipeline loads and samples it (it failed with "encoder gives 12-d … generator expects 0-d")."""
     from t2igan.sampling import T2IPipeline
 
-    class Enc:
+    class Enc:  # any TextEncoderLike: name, dim, encode, save_pretrained
         name, dim = "fake", 12
+
+        def encode(self, captions):
+            return torch.zeros(len(captions), 12)
 
         def save_pretrained(self, folder):
             Path(folder).mkdir(parents=True)
             (Path(folder) / "config.json").write_text('{"type": "fake"}')
 
     cfg = sg_config("model.name=stackgan++", "model.conditional=false", "data.size=32", "train.steps=1", run="ppu")
-    Trainer(cfg, blobs32, text_encoder=Enc(), **QUIET).fit()
+    Trainer(cfg, blobs32, text_encoder=Enc()).fit()
     index = json.loads(Path(cfg.run_dir, "pretrained", "model_index.json").read_text())
     assert index["embeddings"]["type"] == "unconditional"
     pipe = T2IPipeline.from_pretrained(cfg.run_dir)

@@ -39,9 +39,25 @@ def test_encode_captions_fingerprinted_and_deduplicated(fake_cache, tiny_encoder
     assert encode_captions(fake_cache, tiny_encoder) != key
 
 
+def test_encoder_that_made_the_embeddings(fake_cache, tiny_encoder: CharCnnRnn, tmp_path: Path) -> None:
+    """The cache's metadata leads back to the encoder folder while it holds the same weights, and to nothing after."""
+    from t2igan.text.cache import encoder_that_made
+
+    tiny_encoder.save_pretrained(tmp_path / "enc")
+    key = encode_captions(fake_cache, load_text_encoder(tmp_path / "enc"))
+    meta = fake_cache.embedding_meta(key)
+    found = encoder_that_made(meta)
+    assert found is not None and found.fingerprint() == tiny_encoder.fingerprint()
+    with torch.no_grad():
+        tiny_encoder.proj.bias.add_(1.0)
+    tiny_encoder.save_pretrained(tmp_path / "enc")  # same folder, other weights
+    assert encoder_that_made(meta) is None
+    assert encoder_that_made({}) is None
+
+
 @pytest.fixture
 def patched_data(fake_cache, monkeypatch):
-    monkeypatch.setattr(cli_encode, "open_data", lambda data: fake_cache)
+    monkeypatch.setattr(cli_encode, "open_cache", lambda data: fake_cache)
     return fake_cache
 
 

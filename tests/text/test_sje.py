@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +120,7 @@ def test_interrupt_writes_a_checkpoint(fake_cache, tmp_path: Path, monkeypatch) 
     assert torch.get_num_threads() == 1  # restored
 
 
-def test_sigterm_finishes_the_step_checkpoints_and_stops(fake_cache, tmp_path: Path, monkeypatch) -> None:
+def test_sigterm_finishes_the_step_checkpoints_and_stops(fake_cache, tmp_path: Path, monkeypatch, caplog) -> None:
     """The GAN trainer's signal handler (utils/signals.py): the step finishes, a checkpoint is written, then it stops;
     --resume continues to the same weights as an uninterrupted run."""
     import os
@@ -136,9 +137,10 @@ def test_sigterm_finishes_the_step_checkpoints_and_stops(fake_cache, tmp_path: P
 
     cfg = make_train_config("tiny", steps=8, checkpoint_every=100)
     monkeypatch.setattr(sje_trainer._TrainData, "batch", batch)
-    notes: list[str] = []
+    caplog.set_level(logging.INFO, logger="t2igan")
     with pytest.raises(KeyboardInterrupt):
-        train_sje(fake_cache, tmp_path / "s", cfg, progress=False, log=notes.append)
+        train_sje(fake_cache, tmp_path / "s", cfg, progress=False)
+    notes = caplog.messages
     assert [p.name for p in list_checkpoints(tmp_path / "s" / "checkpoints")] == ["step_0000004"]
     assert any(n.startswith("SIGTERM: checkpoint at step 4 saved") for n in notes), notes
     monkeypatch.setattr(sje_trainer._TrainData, "batch", real)
@@ -148,22 +150,23 @@ def test_sigterm_finishes_the_step_checkpoints_and_stops(fake_cache, tmp_path: P
     assert torch.equal(a.encode(["red petals"]), b.encode(["red petals"]))
 
 
-def test_damaged_checkpoints_are_reported_never_skipped_silently(fake_cache, tmp_path: Path) -> None:
+def test_damaged_checkpoints_are_reported_never_skipped_silently(fake_cache, tmp_path: Path, caplog) -> None:
     cfg = make_train_config("tiny", steps=6, checkpoint_every=3, keep_checkpoints=2)
     train_sje(fake_cache, tmp_path / "d", cfg, progress=False)
     root = tmp_path / "d" / "checkpoints"
     newest = list_checkpoints(root)[-1]
     blob = newest / "state.safetensors"
     blob.write_bytes(blob.read_bytes()[:100])  # truncated
-    notes: list[str] = []
+    caplog.set_level(logging.INFO, logger="t2igan")
     longer = make_train_config("tiny", steps=9, checkpoint_every=3, keep_checkpoints=2)
-    train_sje(fake_cache, tmp_path / "d", longer, resume=True, progress=False, log=notes.append)
+    train_sje(fake_cache, tmp_path / "d", longer, resume=True, progress=False)
+    notes = caplog.messages
     assert any("skipping bad checkpoint" in n and "truncated" in n for n in notes), notes
     assert any(n == "resumed from step 3" for n in notes), notes
     for p in list_checkpoints(root):
         (p / "state.json").write_text("{")
     with pytest.raises(T2IError, match="no valid checkpoint"):
-        train_sje(fake_cache, tmp_path / "d", longer, resume=True, progress=False, log=notes.append)
+        train_sje(fake_cache, tmp_path / "d", longer, resume=True, progress=False)
 
 
 def test_sje_out_must_be_new_empty_or_its_own(fake_cache, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""A duck-typed stand-in for ``PreparedCache`` (toy two-colour flowers), so text tests do not depend on data/."""
+"""An in-memory `t2igan.data.types.CacheLike` (toy two-colour flowers), so text tests do not depend on prepared data."""
 
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ class FakeCache:
         self.caption_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.flat_captions = [c for caps in self.captions for c in caps]
         self.n_captions = len(self.flat_captions)
+        self.names = [f"image_{i:05d}" for i in range(self.n)]
         self.fingerprint = f"fake{per_class}-{size}-{seed}"
         self.root = Path(root)
         self._emb: dict[str, tuple[np.ndarray, dict]] = {}

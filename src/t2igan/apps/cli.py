@@ -2,6 +2,12 @@
 
 Subcommands are imported lazily, so `t2igan --help` is fast and one area's optional extra never breaks another's.
 Errors from bad input (`T2IError`) print as one line and exit with status 2.
+
+Logging is configured here, once: the library logs to the ``t2igan`` logger (``logging.getLogger(__name__)`` in each
+module); this prints its records on stderr, one line each (``warning: …`` for warnings), above any progress bar.
+``-q``/``--quiet`` keeps warnings and errors only and hides progress bars; ``-v``/``--verbose`` adds debug lines.
+Both are accepted before the subcommand (``t2igan -q train …``) and after it (``t2igan train … -q``). What a
+command exists to print (a table, a written path, a key) goes to stdout with ``click.echo``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import click
 
 from t2igan import __version__
 from t2igan.utils.errors import T2IError
+from t2igan.utils.progress import set_progress_bars
 
 # name → "module:attribute" of a click command or group.
 SUBCOMMANDS: dict[str, str] = {
@@ -35,6 +42,65 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
+_PREFIX = {logging.WARNING: "warning: ", logging.ERROR: "error: ", logging.CRITICAL: "error: "}
+
+
+class _CliHandler(logging.Handler):
+    """One line per record on the current stderr, written above any active tqdm bar (``tqdm.write``)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(_PREFIX.get(record.levelno, "") + record.getMessage(), file=sys.stderr)
+        except Exception:
+            self.handleError(record)
+
+
+def configure_logging(verbosity: int = 0) -> None:
+    """Route the ``t2igan`` logger to stderr: ``verbosity`` −1 = warnings only (and no progress bars), 0 = info,
+    1 = debug. (Under torchrun, ranks other than 0 then keep warnings only: ``distributed.quiet_unless_main``.)"""
+    level = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}[max(-1, min(1, verbosity))]
+    root = logging.getLogger("t2igan")
+    for h in [h for h in root.handlers if isinstance(h, _CliHandler)]:
+        root.removeHandler(h)
+    root.addHandler(_CliHandler())
+    root.setLevel(level)
+    set_progress_bars(verbosity >= 0)
+
+
+def _set_verbosity(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    ctx.meta["t2igan.verbosity"] = -1 if param.name == "quiet" else 1
+    configure_logging(ctx.meta["t2igan.verbosity"])
+
+
+def _verbosity_options() -> list[click.Option]:
+    return [
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            expose_value=False,
+            callback=_set_verbosity,
+            help="Only warnings and errors; no progress bars.",
+        ),
+        click.Option(
+            ["-v", "--verbose"], is_flag=True, expose_value=False, callback=_set_verbosity, help="Debug lines too."
+        ),
+    ]
+
+
+def _add_verbosity(cmd: click.Command) -> click.Command:
+    """Give ``cmd`` (and, for a group, each of its subcommands) ``-q``/``-v`` once."""
+    if not any(isinstance(p, click.Option) and "--quiet" in p.opts for p in cmd.params):
+        cmd.params.extend(_verbosity_options())
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            _add_verbosity(sub)
+    return cmd
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(SUBCOMMANDS)
@@ -44,12 +110,13 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module, attr = target.split(":")
-        return getattr(importlib.import_module(module), attr)
+        return _add_verbosity(getattr(importlib.import_module(module), attr))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="t2igan")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """t2igan — text-to-image GANs (GAN-INT-CLS, StackGAN, StackGAN++) that train, sample and evaluate.
 
     \b
@@ -58,6 +125,10 @@ def cli() -> None:
       t2igan demo --out runs/demo                    # synthetic flowers end to end on a CPU, ~10 minutes
       t2igan train --data FOLDER --out runs/mine     # your own captioned images in one command
     """
+    configure_logging(ctx.meta.get("t2igan.verbosity", 0))  # -q/-v after the subcommand reconfigure it
+
+
+_add_verbosity(cli)
 
 
 def main(argv: list[str] | None = None) -> None:

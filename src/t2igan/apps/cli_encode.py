@@ -8,22 +8,8 @@ from typing import Any
 
 import click
 
-from t2igan.utils.errors import T2IError
-
-
-def open_data(data: str | Path) -> Any:
-    """A ``PreparedCache`` from a cache folder, or from a dataset folder (prepared on first use)."""
-    from t2igan.data.cache import PreparedCache, prepare_cache
-
-    path = Path(data)
-    if not path.exists():
-        raise T2IError(
-            "no such dataset or cache folder", path=path, hint="create one with: t2igan data synth --out data/flowers"
-        )
-    try:
-        return PreparedCache.open(path)
-    except T2IError:
-        return PreparedCache.open(prepare_cache(path))
+from t2igan.data.cache import open_cache
+from t2igan.utils.progress import progress_bar
 
 
 @click.group("encode")
@@ -57,7 +43,6 @@ def encode() -> None:
     default=None,
     help="torch CPU threads (default: the idle cores; 1 is fastest on a busy machine).",
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_cmd(
     data: Path,
     out: Path,
@@ -67,7 +52,6 @@ def train_cmd(
     resume: bool,
     image_features: Path | None,
     threads: int | None,
-    quiet: bool,
 ) -> None:
     """Train the char-CNN-RNN jointly with an image encoder (DS-SJE, Reed et al. 2016) on DATA.
 
@@ -75,25 +59,13 @@ def train_cmd(
     Example (the demo's encoder, ~2 minutes on 2 CPU cores):
       t2igan encode train data/flowers --out runs/text_cpu --preset cpu
     """
-    import numpy as np
-
+    from t2igan.text.sje_image import load_image_features
     from t2igan.text.sje_trainer import make_train_config, train_sje
 
     cfg = make_train_config(preset, steps=steps, seed=seed)
-    cache = open_data(data)
-    feats = None
-    if image_features is not None:
-        try:
-            feats = np.load(image_features, allow_pickle=False)
-        except (ValueError, OSError):
-            raise T2IError(
-                "is not a numeric .npy array", path=image_features, hint="save a float array with np.save"
-            ) from None
-        if feats.ndim != 2 or len(feats) != cache.n:
-            raise T2IError(f"features have shape {feats.shape}, expected [{cache.n}, F]", path=image_features)
-    m = train_sje(
-        cache, out, cfg, resume=resume, image_features=feats, progress=not quiet, log=click.echo, threads=threads
-    )
+    cache = open_cache(data)
+    feats = None if image_features is None else load_image_features(image_features, cache.n)
+    m = train_sje(cache, out, cfg, resume=resume, image_features=feats, threads=threads)
     unseen = (
         f"unseen classes {m['zero_shot_unseen_top1']:.3f} (chance {m['unseen_chance']:.3f}, "
         f"{m['unseen_classes']} classes), "
@@ -117,18 +89,16 @@ def captions_cmd(data: Path, encoder_ref: str, key: str | None) -> None:
     Example:
       t2igan encode captions data/flowers --encoder minilm
     """
-    from tqdm.auto import tqdm
-
     from t2igan.text.base import load_text_encoder
     from t2igan.text.cache import embedding_key, encode_captions
 
-    cache = open_data(data)
+    cache = open_cache(data)
     enc = load_text_encoder(encoder_ref)
     k = key or embedding_key(cache, enc)
     if cache.has_embeddings(k):
         click.echo(f"{k} (already stored)")
         return
-    bar = tqdm(desc=f"encoding ({enc.name})", unit="caption")
+    bar = progress_bar(desc=f"encoding ({enc.name})", unit="caption")
 
     def progress(done: int, total: int) -> None:
         bar.total = total
@@ -152,31 +122,15 @@ def text_cmd(caption: str, encoder_ref: str, data: Path | None, top: int, as_jso
     Example:
       t2igan encode text "a flower with pink petals" --encoder minilm --data data/flowers
     """
-    import numpy as np
-    import torch
-
     from t2igan.text.base import load_text_encoder
-    from t2igan.text.cache import embedding_key, encode_captions
+    from t2igan.text.nearest import nearest_captions
 
     enc = load_text_encoder(encoder_ref)
     v = enc.encode([caption])[0]
     result: dict[str, Any] = {"encoder": enc.name, "dim": enc.dim, "norm": round(float(v.norm()), 4)}
     if data is not None:
-        cache = open_data(data)
-        if not cache.has_embeddings(embedding_key(cache, enc)):
-            click.echo(f"encoding the {cache.n_captions} dataset captions once (cached for next time) …", err=True)
-        emb = np.asarray(cache.embeddings(encode_captions(cache, enc)))
-        train = np.asarray(cache.train_indices())
-        offsets = np.asarray(cache.caption_offsets)
-        rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in train]) if len(train) else np.arange(0)
-        e = torch.nn.functional.normalize(torch.as_tensor(emb[rows]), dim=1)
-        sims = e @ torch.nn.functional.normalize(v, dim=0)
-        nearest: dict[str, float] = {}  # distinct captions only (grammar-made datasets repeat captions)
-        for j in torch.topk(sims, min(top * 20, len(rows))).indices.tolist():
-            nearest.setdefault(cache.flat_captions[int(rows[j])], round(float(sims[j]), 4))
-            if len(nearest) == top:
-                break
-        result["nearest"] = [{"caption": c, "cosine": s} for c, s in nearest.items()]
+        nearest = nearest_captions(open_cache(data), enc, v, top)
+        result["nearest"] = [{"caption": c, "cosine": s} for c, s in nearest]
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -204,4 +158,4 @@ def import_cmd(data: Path, emb_path: Path) -> None:
     """
     from t2igan.text.precomputed import import_precomputed
 
-    click.echo(import_precomputed(open_data(data), emb_path))
+    click.echo(import_precomputed(open_cache(data), emb_path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from pathlib import Path
@@ -11,6 +12,8 @@ import click
 from t2igan.training.config import TrainConfig
 from t2igan.utils import device as devices
 from t2igan.utils.errors import T2IError
+
+logger = logging.getLogger(__name__)
 
 EPILOG = """\b
 Examples:
@@ -213,7 +216,6 @@ def own_data_overrides(
         text_preset=text_preset,
         embeddings=base.data.embeddings,
         seed=base.seed,
-        log=say,
     )
     if plan.n_classes == 1:  # said once here instead of as the dataset's Python warning
         say("note: one class: GAN-CLS's mismatching captions come from other images of it")
@@ -245,15 +247,16 @@ def _train(cfg: TrainConfig, resume: bool) -> None:
     dist = init_distributed(cfg.train.device) if launched_by_torchrun() else None
     hook = EvalHook.for_trainer_config(cfg)
     try:
-        trainer = Trainer(
-            cfg, dist=dist, resume=resume, log=lambda m: click.echo(m, err=True), callbacks=[hook] if hook else []
-        )
+        trainer = Trainer(cfg, dist=dist, resume=resume, callbacks=[hook] if hook else [])
         if trainer.is_main:
             variant = f"/{cfg.loss.variant}" if "loss.variant" in trainer.system.honoured_keys else ""
-            click.echo(
-                f"training {cfg.model.name}{variant} for {trainer.total_steps} steps "
-                f"({trainer.steps_per_epoch} per epoch) → {trainer.run_dir}",
-                err=True,
+            logger.info(
+                "training %s%s for %d steps (%d per epoch) → %s",
+                cfg.model.name,
+                variant,
+                trainer.total_steps,
+                trainer.steps_per_epoch,
+                trainer.run_dir,
             )
         summary = trainer.fit()
     finally:

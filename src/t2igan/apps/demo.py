@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import shutil
 import time
@@ -27,10 +28,13 @@ from typing import Any
 import click
 import numpy as np
 
+from t2igan.data.cache import PreparedCache
 from t2igan.data.synthetic_write import is_synthetic_folder
 from t2igan.utils.cpu import other_processes_cpu_share, pick_threads
 from t2igan.utils.io import atomic_write_json
 from t2igan.utils.outputs import claim_folder
+
+logger = logging.getLogger(__name__)
 
 FULL_IMAGES = 8189  # Oxford-102's size (Reed et al. 2016)
 
@@ -62,7 +66,7 @@ class DemoState:
     t0: float = field(default_factory=time.perf_counter)
     times: dict[str, float] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
-    cache: Any = None
+    cache: PreparedCache | None = None
     encoder: Any = None
     emb_key: str | None = None
     train_summary: dict[str, Any] = field(default_factory=dict)
@@ -81,23 +85,19 @@ class DemoState:
         return self.opts.minutes * 60.0
 
 
-def say(msg: str) -> None:
-    click.echo(msg, err=False)
-
-
 @contextmanager
 def step(state: DemoState, name: str, what: str) -> Iterator[None]:
-    say(f"[{state.elapsed:6.1f}s] {name}: {what}")
+    logger.info("[%6.1fs] %s: %s", state.elapsed, name, what)
     t = time.perf_counter()
     yield
     state.times[name] = round(time.perf_counter() - t, 1)
-    say(f"[{state.elapsed:6.1f}s] {name}: done in {state.times[name]:.1f}s")
+    logger.info("[%6.1fs] %s: done in %.1fs", state.elapsed, name, state.times[name])
 
 
 # ------------------------------------------------------------------------------------------------------------ steps
 def step_data(state: DemoState) -> None:
     """Synthetic flowers in Reed's Oxford-102 layout + the prepared cache (both reused when unchanged)."""
-    from t2igan.data.cache import PreparedCache, prepare_cache
+    from t2igan.data.cache import prepare_cache
     from t2igan.data.synthetic import write_synthetic_dataset
 
     o = state.opts
@@ -171,7 +171,7 @@ def calibrate(state: DemoState, n_steps: int = 6) -> float:
     """Seconds per training step on this machine, timed on a throwaway copy (the real run starts fresh)."""
     from t2igan.training.trainer import Trainer
 
-    trainer = Trainer(train_config(state, steps=10**6), log=lambda _m: None)
+    trainer = Trainer(train_config(state, steps=10**6))
     saved = copy.deepcopy(trainer.system.state_dict())
     times = []
     for s in range(n_steps):
@@ -216,14 +216,16 @@ def step_train(state: DemoState, reserve: float) -> None:
         # train.max_minutes end the run on time, so the budget is used whatever the machine does meanwhile.
         steps = max(50, int(1.5 * seconds / per_step) // 10 * 10)
     cfg = train_config(state, steps, max_minutes=None if o.quick else seconds / 60)
-    say(
+    logger.info(
         f"         {steps} steps × batch {cfg.train.batch_size} (≈{per_step:.2f} s/step measured, "
         f"{seconds / 60:.1f} min left for training)"
     )
     trainer = Trainer(cfg, text_encoder=state.encoder)  # the export carries the encoder: new captions work
     summary = trainer.fit()
     if summary.get("stopped"):  # SIGTERM / Ctrl-C: the trainer checkpointed; nothing to show yet
-        say(f"training interrupted at step {trainer.step} (checkpoint in {o.out / 'checkpoints'}); rerun to start over")
+        logger.info(
+            f"training interrupted at step {trainer.step} (checkpoint in {o.out / 'checkpoints'}); rerun to start over"
+        )
         raise KeyboardInterrupt
     state.train_summary = {
         **summary,
@@ -274,7 +276,7 @@ def step_figures(state: DemoState) -> None:
 
 
 def step_attributes(state: DemoState) -> None:
-    """Attribute accuracy (the evaluation issue's ``attr_acc``): does a generated image show what its caption says?
+    """Attribute accuracy (``attr_acc``, docs/metrics.md): does a generated image show what its caption says?
 
     An attribute classifier trained on the real images (cached in ``OUT/evaluator`` for this data) reads petal
     colour, centre colour, shape and count off images generated for dataset captions of seen and unseen classes;
@@ -322,13 +324,13 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
     # new, empty or an earlier demo folder (also one from before the marker: its synthetic data): else an error
     claim_folder(opts.out, "demo", is_own=lambda f: is_synthetic_folder(f / "data" / "flowers"))
     state = DemoState(opts)
-    say(f"t2igan demo → {opts.out}  (budget {opts.minutes:g} min{', quick' if opts.quick else ''})")
+    logger.info(f"t2igan demo → {opts.out}  (budget {opts.minutes:g} min{', quick' if opts.quick else ''})")
     import torch
 
     state.busy = other_processes_cpu_share()
     state.threads = opts.threads or pick_threads(state.busy)
     torch.set_num_threads(state.threads)
-    say(
+    logger.info(
         f"         torch threads: {state.threads} (other processes keep {state.busy:.1f} of {os.cpu_count()} CPUs "
         f"busy{'; --threads' if opts.threads else ''})"
     )
@@ -401,16 +403,17 @@ def _table(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    say("")
-    say(
+    """The demo's result on stdout: wall time, attribute accuracy and where the files are."""
+    click.echo("")
+    click.echo(
         f"demo finished in {summary['wall_time_s']:.0f} s (budget {summary['budget_min']:g} min): "
         + ", ".join(f"{k} {v:.0f}s" for k, v in summary["step_times_s"].items())
     )
     attr = summary.get("attribute_accuracy") or {}
     if attr:
-        say(f"attribute accuracy: {attr.get('text', '')}")
+        click.echo(f"attribute accuracy: {attr.get('text', '')}")
     for name, path in summary["paths"].items():
-        say(f"  {name:16s} {path}")
+        click.echo(f"  {name:16s} {path}")
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -466,7 +469,8 @@ def demo(
     """
     from t2igan.utils.optional import require
 
-    require("matplotlib", "scipy", extra="eval", what="t2igan demo (figures, FID)")  # before, not after, training
+    # before, not after, training
+    require("matplotlib", "scipy", "jinja2", extra="eval", what="t2igan demo (figures, FID)")
     opts = DemoOptions(out=Path(out), minutes=minutes, quick=quick, n_images=n_images, seed=seed, fresh=fresh)
     opts.threads = threads
     run_demo(opts)

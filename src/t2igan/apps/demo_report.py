@@ -6,7 +6,6 @@ atomically; nothing trains.
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from collections.abc import Sequence
@@ -16,11 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from t2igan.data.cache import PreparedCache
 from t2igan.sampling import T2IPipeline
 from t2igan.sampling.interpolation import interpolate_text, interpolate_z
 from t2igan.utils.images import make_grid, save_image
 from t2igan.utils.io import atomic_path, atomic_write_text
 from t2igan.utils.seed import derive_seed
+from t2igan.utils.templates import render
 
 
 @dataclass
@@ -138,43 +139,17 @@ def loss_plot(metrics_jsonl: Path, out: Path) -> Figure | None:
     )
 
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>t2igan demo</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }}
-img {{ image-rendering: pixelated; max-width: 100%; border: 1px solid #ddd; }}
-table {{ border-collapse: collapse; margin: 1em 0; display: block; overflow-x: auto; }}
-td, th {{ border: 1px solid #ddd; padding: 4px 8px; }}
-.rows {{ font-size: 0.9em; color: #444; }} code {{ background: #f4f4f4; padding: 1px 4px; }}
-</style></head><body>
-<h1>t2igan demo — GAN-INT-CLS on synthetic flowers</h1>
-<p>{intro}</p>
-{summary}
-{figures}
-<p>Reproduce: <code>{command}</code>. Sample your own captions:
-<code>t2igan sample {run} "this flower has five pointed red petals and a yellow center"</code>.</p>
-</body></html>
-"""
-
-
 def write_index(out: Path, figures: Sequence[Figure], summary: dict[str, Any], intro: str, command: str) -> Path:
-    """``index.html``: the summary table, then each figure with its caption rows."""
-    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in summary.items())
-    parts = []
-    for f in figures:
-        caps = "".join(f"<li>{html.escape(r)}</li>" for r in f.rows)
-        parts.append(
-            f"<h2>{html.escape(f.title)}</h2><p>{html.escape(f.text)}</p>"
-            f'<img src="{html.escape(f.file)}" alt="{html.escape(f.title)}">'
-            + (f'<ol class="rows">{caps}</ol>' if caps else "")
-        )
-    page = _PAGE.format(
-        intro=html.escape(intro),
-        summary=f"<table>{rows}</table>",
-        figures="\n".join(parts),
-        command=html.escape(command),
-        run=html.escape(str(out.parent)),
+    """``index.html`` (``apps/templates/demo_index.html``): the summary table, then each figure with its caption
+    rows."""
+    page = render(
+        "t2igan.apps",
+        "demo_index.html",
+        intro=intro,
+        summary={str(k): str(v) for k, v in summary.items()},
+        figures=figures,
+        command=command,
+        run=str(out.parent),
     )
     atomic_write_text(out, page)
     return out
@@ -209,7 +184,7 @@ def _named(caption: str, values: dict[str, str]) -> int:
     )
 
 
-def heldout_rows(cache: Any, *, seed: int = 0, per_split: int = 4) -> tuple[list[str], list[str]]:
+def heldout_rows(cache: PreparedCache, *, seed: int = 0, per_split: int = 4) -> tuple[list[str], list[str]]:
     """``per_split`` seen-class and unseen-class captions that are not in the dataset, with labels.
 
     Captions come from the dataset's own grammar with a random stream no image used, keeping the one that names

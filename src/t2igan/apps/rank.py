@@ -1,9 +1,10 @@
 """Human ranking, as the StackGAN paper evaluated its models (Zhang et al., 2017, §5.1: people rank the outputs of
 several models for the same caption).
 
-``t2igan rank serve RUN …`` starts a local page (FastAPI, 127.0.0.1): a test caption and one image from each run,
-in random order; the user ranks them (1 = best). Trials and rankings are stored in SQLite, the run behind each slot
-only on the server. ``t2igan rank report`` prints every run's mean rank (± standard error) and the number of trials.
+``t2igan rank serve RUN …`` starts a local page (FastAPI, 127.0.0.1; the page is ``apps/templates/rank.html``): a
+test caption and one image from each run, in random order; the user ranks them (1 = best). Trials and rankings are
+stored in SQLite, the run behind each slot only on the server. ``t2igan rank report`` prints every run's mean rank
+(± standard error) and the number of trials.
 """
 
 from __future__ import annotations
@@ -25,46 +26,13 @@ from typing import Any
 import click
 
 from t2igan.utils.errors import T2IError
+from t2igan.utils.templates import render
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (id TEXT PRIMARY KEY, caption TEXT, seed INTEGER, slots TEXT, created REAL);
 CREATE TABLE IF NOT EXISTS rankings (trial_id TEXT, run TEXT, rank INTEGER, created REAL,
                                      PRIMARY KEY (trial_id, run));
 """
-
-PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>t2igan — rank the images</title>
-<style>body{font-family:sans-serif;margin:2em;max-width:60em}#imgs{display:flex;flex-wrap:wrap;gap:1em}
-figure{margin:0;text-align:center}img{width:192px;height:192px;image-rendering:pixelated;border:1px solid #ccc}
-#caption{font-size:1.3em;margin:1em 0}</style></head><body>
-<h1>Which image matches the caption best?</h1>
-<p>Give every image a rank: 1 = best (realistic <em>and</em> matching the caption). <span id="count"></span></p>
-<div id="caption"></div><div id="imgs"></div><p><button id="submit">Submit ranking</button> <span id="msg"></span></p>
-<script>
-let trial = null;
-async function next() {
-  const r = await fetch('api/trial'); trial = await r.json();
-  document.getElementById('caption').textContent = '“' + trial.caption + '”';
-  const box = document.getElementById('imgs'); box.innerHTML = '';
-  const n = trial.images.length;
-  trial.images.forEach((src, slot) => {
-    const opts = Array.from({length: n}, (_, i) => `<option value="${i+1}">${i+1}</option>`).join('');
-    box.insertAdjacentHTML('beforeend', `<figure><img src="${src}" alt="candidate ${slot+1}"><figcaption>
-      rank <select data-slot="${slot}"><option value="">–</option>${opts}</select></figcaption></figure>`);
-  });
-  document.getElementById('count').textContent = `(${trial.done} rankings so far)`;
-}
-document.getElementById('submit').onclick = async () => {
-  const ranks = [...document.querySelectorAll('select')].map(s => parseInt(s.value));
-  const r = await fetch('api/rank', {method: 'POST', headers: {'Content-Type': 'application/json'},
-                                     body: JSON.stringify({trial_id: trial.trial_id, ranks})});
-  const j = await r.json();
-  document.getElementById('msg').textContent = r.ok ? 'saved' : j.detail;
-  if (r.ok) next();
-};
-next();
-</script></body></html>
-"""
-
 
 DB_TIMEOUT_S = 5.0  # how long to wait for a database another process holds locked
 
@@ -187,6 +155,7 @@ def create_app(
         raise T2IError("no captions to rank with")
     rng = random.Random(seed)
     rng_lock = threading.Lock()
+    page_html = render("t2igan.apps", "rank.html")
     app = FastAPI(title="t2igan rank")
 
     @app.exception_handler(T2IError)
@@ -195,7 +164,7 @@ def create_app(
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
-        return PAGE
+        return page_html
 
     @app.get("/api/trial")
     def trial() -> dict[str, Any]:
@@ -261,10 +230,11 @@ def rank_serve(runs: tuple[Path, ...], db: Path, data: Path | None, port: int, s
     """Serve the ranking page on http://127.0.0.1:PORT for RUNS (two or more run folders)."""
     from t2igan.utils.optional import require
 
-    require("fastapi", "uvicorn", extra="web", what="t2igan rank serve")
+    require("fastapi", "uvicorn", "jinja2", extra="web", what="t2igan rank serve")
     import uvicorn
 
-    from t2igan.metrics.sources import open_cache, pipeline_generate, run_data_path
+    from t2igan.data.cache import open_cache
+    from t2igan.metrics.sources import pipeline_generate, run_data_path
 
     data_path = data or run_data_path(runs[0])
     if data_path is None:

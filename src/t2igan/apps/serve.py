@@ -13,7 +13,6 @@ concurrent requests queue up instead of fighting over the model; more than ``max
 from __future__ import annotations
 
 import base64
-import inspect
 import io
 import json
 import logging
@@ -31,6 +30,7 @@ from PIL import Image
 
 from t2igan.apps.serve_examples import example_captions
 from t2igan.apps.serve_guard import BodyTooLarge, HostPolicy, RequestGuard
+from t2igan.sampling import T2IPipeline
 from t2igan.utils.device import DEVICE_HELP, resolve_device
 from t2igan.utils.errors import T2IError
 from t2igan.utils.optional import require
@@ -43,7 +43,7 @@ try:  # the `web` extra; FastAPI resolves endpoint annotations from module globa
 except ImportError:  # pragma: no cover - reported by create_app
     FastAPI = None  # type: ignore[assignment,misc]
 
-log = logging.getLogger("t2igan.serve")
+logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -168,100 +168,36 @@ def decode_upload(data: bytes, content_type: str | None, limits: ServeLimits) ->
     return im.convert("RGB")
 
 
-# ----------------------------------------------------------------------------------------------- model adapter
+# ----------------------------------------------------------------------------------------------- the model
 
 
-class DemoModel:
-    """Adapts a `T2IPipeline` (diffusers-style ``pipe(prompt, num_images_per_prompt=…, seeds=…).images``) to the demo.
-
-    Optional pipeline abilities are detected, not assumed:
-    - interpolation: ``pipe.encode_prompt(list[str]) -> [N, D]`` and ``pipe(prompt_embeds=…)``;
-    - style transfer: ``pipe.encode_style(list[PIL]) -> [N, z_dim]`` (or a ``pipe.style_encoder`` module taking
-      [-1, 1] images) and ``pipe(latents=…)``.
-    """
-
-    def __init__(self, pipe: Any) -> None:
-        self.pipe = pipe
-        self.lock = threading.Lock()  # one forward pass at a time; torch uses all cores for each anyway
-        params = set(inspect.signature(pipe.__call__).parameters)
-        self.supports_interpolation = hasattr(pipe, "encode_prompt") and "prompt_embeds" in params
-        if hasattr(pipe, "style_encoder"):  # the real pipeline: the component is None when the folder has none
-            has_style_encoder = pipe.style_encoder is not None
-        else:
-            has_style_encoder = callable(getattr(pipe, "encode_style", None))
-        self.has_style = has_style_encoder and "latents" in params
-        with self.lock, torch.inference_mode():  # once, here: the real pipeline runs G once to learn its size
-            self._info = {
-                "interpolation": self.supports_interpolation,
-                "style_transfer": self.has_style,
-                "image_size": _image_size(pipe),
-                "model": type(getattr(pipe, "generator", pipe)).__name__,
-                "examples": example_captions(getattr(pipe, "path", None)),  # its training captions (or generic)
-            }
-
-    def info(self) -> dict[str, Any]:
-        return dict(self._info)
-
-    def generate(self, req: GenerateRequest) -> list[Image.Image]:
-        seeds = list(range(req.seed, req.seed + req.n))  # image k is the same whatever n is
-        with self.lock, torch.inference_mode():
-            if req.caption2 is not None and req.mix > 0:
-                if not self.supports_interpolation:
-                    raise BadRequest("this model does not support interpolation", status=501)
-                emb = self.pipe.encode_prompt([req.caption, req.caption2])
-                mixed = torch.lerp(emb[0:1], emb[1:2], float(req.mix))
-                out = self.pipe(prompt_embeds=mixed, num_images_per_prompt=req.n, seeds=seeds, output_type="pil")
-            else:
-                out = self.pipe([req.caption], num_images_per_prompt=req.n, seeds=seeds, output_type="pil")
-        return _as_pil_list(out.images)
-
-    def style_transfer(self, image: Image.Image, caption: str) -> list[Image.Image]:
-        if not self.has_style:
-            raise BadRequest("this model has no style encoder", status=501)
-        with self.lock, torch.inference_mode():
-            if callable(getattr(self.pipe, "encode_style", None)):
-                z = self.pipe.encode_style([image])
-            else:
-                enc = self.pipe.style_encoder
-                size = _image_size(self.pipe) or 64
-                x = _pil_to_tensor(image, size).to(_module_device(enc))
-                z = enc(x)
-            out = self.pipe([caption], num_images_per_prompt=1, latents=z, output_type="pil")
-        return _as_pil_list(out.images)
+def model_info(pipe: T2IPipeline) -> dict[str, Any]:
+    """What the page needs to know about the model: its abilities, image size, class and example captions."""
+    return {
+        "interpolation": pipe.text_encoder is not None,  # GAN-INT mixes two captions' embeddings
+        "style_transfer": pipe.style_encoder is not None,
+        "image_size": pipe.image_size,
+        "model": type(pipe.generator).__name__,
+        "examples": example_captions(pipe.path),  # its training captions (or generic ones)
+    }
 
 
-def _image_size(pipe: Any) -> int | None:
-    for name in ("image_size", "resolution"):
-        v = getattr(pipe, name, None)
-        if isinstance(v, int):
-            return v
-    cfg = getattr(getattr(pipe, "generator", None), "config", None)
-    for name in ("image_size", "size", "out_size"):
-        v = getattr(cfg, name, None)
-        if isinstance(v, int):
-            return v
-    return None
+def generate_images(pipe: T2IPipeline, req: GenerateRequest) -> list[Image.Image]:
+    """``req.n`` images for the caption (or for the mix of two captions' embeddings, Reed et al. 2016 §4.3)."""
+    seeds = list(range(req.seed, req.seed + req.n))  # image k is the same whatever n is
+    with torch.inference_mode():
+        if req.caption2 is not None and req.mix > 0:
+            emb = pipe.encode_prompt([req.caption, req.caption2])
+            mixed = torch.lerp(emb[0:1], emb[1:2], float(req.mix))
+            return pipe(prompt_embeds=mixed, num_images_per_prompt=req.n, seeds=seeds, output_type="pil").images
+        return pipe([req.caption], num_images_per_prompt=req.n, seeds=seeds, output_type="pil").images
 
 
-def _module_device(m: Any) -> torch.device:
-    try:
-        return next(m.parameters()).device
-    except (AttributeError, StopIteration):
-        return torch.device("cpu")
-
-
-def _pil_to_tensor(image: Image.Image, size: int) -> torch.Tensor:
-    im = image.convert("RGB").resize((size, size), Image.BICUBIC)
-    x = torch.from_numpy(np.asarray(im, dtype=np.float32)).permute(2, 0, 1)[None]
-    return x / 127.5 - 1.0
-
-
-def _as_pil_list(images: Any) -> list[Image.Image]:
-    if isinstance(images, torch.Tensor):
-        from t2igan.utils.images import to_pil
-
-        return to_pil(images)
-    return [im if isinstance(im, Image.Image) else Image.fromarray(np.asarray(im)) for im in images]
+def style_images(pipe: T2IPipeline, image: Image.Image, caption: str) -> list[Image.Image]:
+    """One image of ``caption`` in the style of ``image``: z = S(x), then G(z, φ(t)) (Reed et al. 2016 §4.4)."""
+    with torch.inference_mode():
+        z = pipe.encode_style([image])
+        return pipe([caption], num_images_per_prompt=1, latents=z, output_type="pil").images
 
 
 def png_data_url(image: Image.Image) -> str:
@@ -274,14 +210,14 @@ def png_data_url(image: Image.Image) -> str:
 
 
 def create_app(
-    model: DemoModel | Any,
+    pipe: T2IPipeline,
     limits: ServeLimits | None = None,
     *,
     host: str = "127.0.0.1",
     port: int | None = None,
     allow_hosts: Sequence[str] = (),
 ) -> Any:
-    """The FastAPI app. ``model`` is a `DemoModel` or anything pipeline-shaped (wrapped for you).
+    """The FastAPI app over ``pipe``. One request uses the model at a time (a lock; torch uses every core anyway).
 
     ``host``/``port`` are where it listens: requests whose ``Host`` or ``Origin`` names another server are refused
     (see `t2igan.apps.serve_guard`); ``port=None`` accepts any port, ``allow_hosts`` adds names (a LAN host name).
@@ -289,9 +225,11 @@ def create_app(
     if FastAPI is None:
         require("fastapi", extra="web", what="the web demo")
     limits = limits or ServeLimits()
-    demo = model if isinstance(model, DemoModel) else DemoModel(model)
+    lock = threading.Lock()
+    with lock, torch.inference_mode():  # once, here: the pipeline runs G once to learn its image size
+        about = model_info(pipe)
     app = FastAPI(title="t2igan demo", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.demo = demo
+    app.state.pipe = pipe
     app.state.limits = limits
     pending = threading.BoundedSemaphore(limits.max_pending)
 
@@ -303,15 +241,20 @@ def create_app(
     ) -> JSONResponse:
         if not pending.acquire(blocking=False):
             return error("the server is busy; try again in a moment", 503)
+
+        def locked() -> list[Image.Image]:
+            with lock:
+                return fn(pipe, *args)
+
         try:
-            images = await run_in_threadpool(fn, *args)
+            images = await run_in_threadpool(locked)
             urls = await run_in_threadpool(lambda: [png_data_url(im) for im in images])
         except BadRequest as e:
             return error(str(e), e.status)
         except T2IError as e:
             return error(str(e), 400)
         except Exception:  # keep serving; the details go to the server log
-            log.exception("generation failed")
+            logger.exception("generation failed")
             return error("generation failed on the server (see its log)", 500)
         finally:
             pending.release()
@@ -327,7 +270,7 @@ def create_app(
 
     @app.get("/api/info")
     async def info() -> dict[str, Any]:
-        return {**demo.info(), "limits": {k: v for k, v in asdict(limits).items() if k != "max_pending"}}
+        return {**about, "limits": {k: v for k, v in asdict(limits).items() if k != "max_pending"}}
 
     @app.post("/api/generate")
     async def generate(request: Request) -> JSONResponse:
@@ -337,11 +280,11 @@ def create_app(
         except (ValueError, RecursionError):
             return error('send a JSON object like {"caption": "…", "n": 4, "seed": 0}', 400)
         req = parse_generate(body, limits)
-        return await run_model(demo.generate, req, seeds=list(range(req.seed, req.seed + req.n)))
+        return await run_model(generate_images, req, seeds=list(range(req.seed, req.seed + req.n)))
 
     @app.post("/api/style")
     async def style(request: Request) -> JSONResponse:
-        if not demo.has_style:
+        if not about["style_transfer"]:
             return error("this model has no style encoder", 501)
         try:
             form = await request.form(max_files=1, max_fields=8)
@@ -355,7 +298,7 @@ def create_app(
             return error("image: choose an image file to take the style from", 400)
         data = await upload.read(limits.max_upload_bytes + 1)
         image = await run_in_threadpool(decode_upload, data, upload.content_type, limits)
-        return await run_model(demo.style_transfer, image, caption)
+        return await run_model(style_images, image, caption)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
@@ -376,8 +319,9 @@ def default_model() -> str:
     return DEFAULT_MODEL
 
 
-def load_demo_model(pretrained: str | Path, device: str = "cpu") -> DemoModel:
-    """Load a pretrained folder (``runs/<name>/pretrained``) into a `DemoModel`; `T2IError` if it is not one."""
+def load_serve_pipeline(pretrained: str | Path, device: str = "cpu") -> T2IPipeline:
+    """The `T2IPipeline` of a pretrained folder (``runs/<name>/pretrained``) or run folder; `T2IError` if it is not
+    one, or if it cannot read new captions (trained on precomputed embeddings, no text encoder)."""
     from t2igan.pretrained import is_shipped_name, shipped_folder
 
     path = Path(pretrained)
@@ -393,17 +337,15 @@ def load_demo_model(pretrained: str | Path, device: str = "cpu") -> DemoModel:
         path = path / "pretrained"  # a run folder works too
     if not (path / "model_index.json").is_file():
         raise T2IError("no model_index.json here", path=path, hint="pass the pretrained folder a training run exported")
-    from t2igan.sampling import T2IPipeline
-
     pipe = T2IPipeline.from_pretrained(path, device=resolve_device(device))
-    if getattr(pipe, "text_encoder", True) is None:
+    if pipe.text_encoder is None:
         raise T2IError(
             "this model was trained on precomputed caption embeddings, so it cannot read new captions",
             path=path,
             hint="train on embeddings a text encoder made (t2igan encode captions DATA --encoder minilm) "
             "or set data.text_encoder, so the export carries the encoder",
         )
-    return DemoModel(pipe)
+    return pipe
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -457,10 +399,10 @@ def serve(
     check_port_free(host, port)
     with warnings.catch_warnings(record=True) as caught:  # e.g. a damaged style encoder: serve without it
         warnings.simplefilter("always")
-        model = load_demo_model(pretrained or default_model(), device=device)
+        pipe = load_serve_pipeline(pretrained or default_model(), device=device)
+        app = create_app(pipe, ServeLimits(max_images=max_images), host=host, port=port, allow_hosts=allow_hosts)
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
-    app = create_app(model, ServeLimits(max_images=max_images), host=host, port=port, allow_hosts=allow_hosts)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: listening on {host}: anyone who can reach this machine can use the demo", err=True)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
@@ -469,12 +411,13 @@ def serve(
 
 
 __all__ = [
-    "DemoModel",
     "GenerateRequest",
     "ServeLimits",
     "create_app",
     "decode_upload",
-    "load_demo_model",
+    "generate_images",
+    "load_serve_pipeline",
+    "model_info",
     "parse_generate",
     "serve",
 ]

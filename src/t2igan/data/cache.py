@@ -12,7 +12,8 @@ Folder layout (all written atomically; the whole folder is built in a temporary 
     embeddings/<key>.json    its metadata; written last, so a key exists only when complete
 
 `prepare_cache` is idempotent: the fingerprint covers every input file (path, size, mtime) and the cache format
-version; asking for a size the cache lacks adds it and keeps the stored embeddings.
+version; asking for a size the cache lacks adds it and keeps the stored embeddings. `open_cache` is what a command
+taking DATA calls: a cache folder, or a dataset folder (prepared on first use).
 """
 
 from __future__ import annotations
@@ -326,6 +327,21 @@ def source_fingerprint(source: Any) -> str:
             [(it.name, it.box) for it in source.items],
         ]
     )
+
+
+def open_cache(path: str | Path, *, prepare: bool = True, sizes: Sequence[int] = (64,)) -> PreparedCache:
+    """A `PreparedCache` from a cache folder or a dataset folder: the dataset's default cache, else (``prepare``)
+    ``prepare_cache(path, sizes)`` first (no work when it is already prepared)."""
+    path = Path(path)
+    if not path.exists():
+        hint = "pass a dataset folder or its prepared cache (make one: t2igan data synth --out data/flowers)"
+        raise T2IError("no such data folder", path=path, hint=hint)
+    try:
+        return PreparedCache.open(path)
+    except T2IError:
+        if not prepare:
+            raise
+    return PreparedCache.open(prepare_cache(path, sizes=sizes))
 
 
 def prepare_cache(

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from t2igan.data.cache import CacheArrays, PreparedCache, copy_into, write_cache_files
 from t2igan.data.decode import load_square, resize_square
@@ -17,6 +16,7 @@ from t2igan.data.layouts import Source, SourceItem, problem
 from t2igan.utils.errors import T2IError
 from t2igan.utils.io import atomic_write_json
 from t2igan.utils.outputs import MARKER_PREFIX
+from t2igan.utils.progress import progress_bar
 
 
 def build_cache(
@@ -110,7 +110,7 @@ def _decode_all(
 ) -> Iterator[tuple[int, dict[int, np.ndarray] | T2IError]]:
     """Decode in a thread pool (Pillow releases the GIL while decoding/resizing), in order, with a progress bar."""
     workers = workers or min(4, os.cpu_count() or 1)
-    bar = tqdm(total=len(items), desc="prepare", unit="img", disable=not progress or len(items) < 500)
+    bar = progress_bar(total=len(items), enabled=progress and len(items) >= 500, desc="prepare", unit="img")
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for start in range(0, len(items), 256):  # bounded memory: one chunk in flight
             chunk = items[start : start + 256]

@@ -19,6 +19,7 @@ from t2igan.data.synthetic import (
     style_columns,
 )
 from t2igan.utils.outputs import atomic_dir, json_says
+from t2igan.utils.progress import progress_bar
 
 # --- on disk: Reed's Oxford-102 layout --------------------------------------------------------------------------
 SYNTHETIC_VERSION = 1
@@ -45,8 +46,6 @@ def write_synthetic_dataset(
     values, per-class and per-image attribute indices, per-image style factors). An existing ``out`` is replaced
     only if it is an earlier synthetic-flowers folder (or empty, or ``overwrite``); anything else is a one-line error.
     """
-    from tqdm import tqdm
-
     from t2igan.utils.io import atomic_write_json
 
     if n < 1:
@@ -63,7 +62,7 @@ def write_synthetic_dataset(
         (tmp / "images").mkdir()
         for c in range(n_classes):  # every class folder, even if a small n leaves it empty
             (tmp / "text_c10" / names[c]).mkdir(parents=True)
-        bar = tqdm(total=n, desc="synth", unit="img", disable=not progress)
+        bar = progress_bar(total=n, enabled=progress, desc="synth", unit="img")
         pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
         for start in range(0, n, chunk):
             idx = np.arange(start, min(n, start + chunk))

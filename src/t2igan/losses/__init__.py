@@ -1,5 +1,5 @@
 """Loss functions, each citing its paper: GAN / GAN-CLS / GAN-INT (Reed et al. 2016), hinge + MA-GP (DF-GAN)."""
 
-from t2igan.losses.gan import GanClsLoss, GanLoss, HingeLoss, interpolate_embeddings, matching_aware_gp
+from t2igan.losses.gan import GanClsLoss, HingeLoss, interpolate_embeddings, matching_aware_gp
 
-__all__ = ["GanClsLoss", "GanLoss", "HingeLoss", "interpolate_embeddings", "matching_aware_gp"]
+__all__ = ["GanClsLoss", "HingeLoss", "interpolate_embeddings", "matching_aware_gp"]

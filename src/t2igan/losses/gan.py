@@ -6,7 +6,7 @@ D outputs logits; the BCE forms use ``binary_cross_entropy_with_logits`` (numeri
 - ``GanClsLoss`` — Reed et al. 2016, Algorithm 1 (GAN-CLS, matching-aware discriminator):
       L_D = log s_r + (log(1 − s_w) + log(1 − s_f)) / 2,   L_G = log s_f   (non-saturating, §3.2).
   Generalised as in the released code (``opt.cls_weight``): L_D = real + λ·wrong + (1 − λ)·fake, λ = 0.5 for
-  GAN-CLS and λ = 0 for the plain conditional GAN (``GanLoss``).
+  GAN-CLS and λ = 0 for the plain conditional GAN (``GanClsLoss(cls_weight=0.0)``).
 - ``interpolate_embeddings`` — GAN-INT, Reed et al. 2016 §4.3, Eq. (5): E_{t1,t2}[log(1 − D(G(z, βt1 + (1−β)t2)))];
   the released code realises it with an extra half batch of midpoints (β = 0.5) of two different samples'
   embeddings, with fresh z, in the generator step only.
@@ -57,11 +57,6 @@ class GanClsLoss:
     def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
         """Non-saturating generator loss: maximise log D(G(z, h), h) (Goodfellow et al. 2014, §3)."""
         return _bce(fake_logits, 1.0)
-
-
-def GanLoss() -> GanClsLoss:
-    """The plain conditional GAN of Reed et al. 2016 (their "GAN" baseline): real vs fake only (λ = 0)."""
-    return GanClsLoss(cls_weight=0.0)
 
 
 @dataclass

@@ -20,8 +20,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from t2igan.data.cache import PreparedCache
 from t2igan.utils.images import make_grid, save_image, to_uint8
 from t2igan.utils.io import atomic_path, fingerprint
+from t2igan.utils.progress import progress_bar
 from t2igan.utils.seed import derive_seed
 
 # generate(captions, seeds) → images [N, 3, H, W] in [-1, 1] (tensor) or uint8 [N, H, W, 3]
@@ -63,7 +65,7 @@ def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
 class EvalContext:
     def __init__(
         self,
-        cache: Any,
+        cache: PreparedCache,
         generate: GenerateFn | None,
         *,
         n: int = 2000,
@@ -130,10 +132,8 @@ class EvalContext:
     ) -> np.ndarray:
         if self.generate is None:
             raise RuntimeError("this EvalContext has no generator")
-        from tqdm import tqdm
-
         out = []
-        for s in tqdm(range(0, len(captions), self.batch), desc=desc, disable=not self.progress, leave=False):
+        for s in progress_bar(range(0, len(captions), self.batch), enabled=self.progress, desc=desc, leave=False):
             caps, sds = list(captions[s : s + self.batch]), list(seeds[s : s + self.batch])
             if caption_ids is not None and getattr(self.generate, "accepts_caption_ids", False):
                 imgs = self.generate(caps, sds, caption_ids=[int(j) for j in caption_ids[s : s + self.batch]])

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from t2igan.data.cache import PreparedCache
 from t2igan.metrics.style_factors import TARGETS, has_style, style_targets
 from t2igan.utils.errors import T2IError
 from t2igan.utils.io import atomic_write_json, read_json, sha256_file
@@ -39,6 +40,7 @@ from t2igan.utils.pretrained import (
     register_pretrained,
     save_pretrained,
 )
+from t2igan.utils.progress import progress_bar
 from t2igan.utils.seed import derive_seed, torch_generator
 
 EVALUATOR_KIND = "evaluator"  # the folder's ownership marker (utils.outputs)
@@ -201,7 +203,7 @@ def evaluator_split(n: int, seed: int, val_fraction: float = 0.1) -> tuple[np.nd
 
 
 def train_evaluator(
-    cache: Any,
+    cache: PreparedCache,
     size: int = 64,
     steps: int = 700,
     seed: int = 0,
@@ -211,7 +213,7 @@ def train_evaluator(
     progress: bool = True,
 ) -> AttributeEvaluator:
     """Train an evaluator on the real images of ``cache`` (a ``PreparedCache``); its report is in ``model.report``."""
-    if getattr(cache, "attributes", None) is None:
+    if cache.attributes is None:
         raise T2IError(
             "this dataset has no ground-truth attributes (attributes.json)",
             path=cache.root,
@@ -253,11 +255,9 @@ def train_evaluator(
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
     gen = torch_generator(derive_seed(seed, "evaluator-data"))
-    from tqdm import tqdm
-
     t0 = time.time()
     model.train()
-    bar = tqdm(range(steps), desc="evaluator", disable=not progress, leave=False)
+    bar = progress_bar(range(steps), enabled=progress, desc="evaluator", leave=False)
     for step in bar:
         pick = torch.as_tensor(tr)[torch.randint(len(tr), (batch,), generator=gen)]
         x = uint8_to_tensor(images[pick.numpy()])
@@ -289,7 +289,9 @@ def train_evaluator(
     return model
 
 
-def heldout_accuracy(model: AttributeEvaluator, cache: Any, idx: np.ndarray, images: np.ndarray) -> dict[str, Any]:
+def heldout_accuracy(
+    model: AttributeEvaluator, cache: PreparedCache, idx: np.ndarray, images: np.ndarray
+) -> dict[str, Any]:
     """Per-attribute accuracy on real ``idx`` images, overall and split by seen (train) / unseen (test) classes."""
     pred = model.predict(images[idx])
     split = np.asarray(cache.split)[idx]
@@ -312,7 +314,7 @@ def heldout_accuracy(model: AttributeEvaluator, cache: Any, idx: np.ndarray, ima
 
 
 def get_or_train_evaluator(
-    cache: Any,
+    cache: PreparedCache,
     folder: str | Path | None = None,
     size: int = 64,
     steps: int = 700,

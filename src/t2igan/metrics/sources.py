@@ -1,4 +1,4 @@
-"""Where evaluated images and data come from: run folders, their pretrained pipeline, the prepared data cache."""
+"""Where evaluated images come from: run folders, their pretrained pipeline, their data (``run_data_path``)."""
 
 from __future__ import annotations
 
@@ -10,22 +10,10 @@ import numpy as np
 import torch
 import yaml
 
+from t2igan.data.cache import PreparedCache
 from t2igan.metrics.context import GenerateFn
 from t2igan.utils.errors import T2IError
 from t2igan.utils.io import sha256_file
-
-
-def open_cache(path: str | Path) -> Any:
-    """A ``PreparedCache`` from a cache folder or a dataset folder (prepared on first use)."""
-    from t2igan.data.cache import PreparedCache, prepare_cache
-
-    path = Path(path)
-    if not path.exists():
-        raise T2IError("no such data folder", path=path, hint="pass the dataset or its prepared cache with --data")
-    try:
-        return PreparedCache.open(path)
-    except (T2IError, FileNotFoundError, OSError, ValueError):
-        return PreparedCache.open(prepare_cache(path))
 
 
 def run_data_path(run_dir: str | Path) -> Path | None:
@@ -41,7 +29,7 @@ def run_data_path(run_dir: str | Path) -> Path | None:
     return p if p.is_absolute() or p.exists() else (Path(run_dir) / p)
 
 
-def pipeline_generate(run_or_pretrained: Any, cache: Any = None) -> tuple[GenerateFn, dict[str, Any]]:
+def pipeline_generate(run_or_pretrained: Any, cache: PreparedCache | None = None) -> tuple[GenerateFn, dict[str, Any]]:
     """``generate(captions, seeds, caption_ids=None) -> [-1,1] tensor`` from a run folder, its pretrained folder or a
     loaded ``T2IPipeline``, and a snapshot record naming what produced the images.
 
@@ -108,22 +96,23 @@ def discriminator_features(run_dir: str | Path) -> Any:
     """``fn(uint8 images) -> [N, F]`` from the discriminator of the run's newest checkpoint (its conv features before
     the text is joined, flattened), or None when the run has none (the D-space neighbours are then skipped)."""
     try:
+        from t2igan.models.reed import ReedDiscriminator
         from t2igan.training.trainer import load_run_system
 
         system = load_run_system(run_dir)
     except Exception:  # optional diagnostic: a run without checkpoints, or a family without a single D
         return None
     disc = getattr(system, "D", None)
-    if disc is None or not hasattr(disc, "features"):
+    if not isinstance(disc, ReedDiscriminator):  # the families whose D has one feature space (Reed's)
         return None
     disc.eval()
-    size = getattr(getattr(disc, "config", None), "image_size", None)
+    size = disc.config.image_size
 
     @torch.no_grad()
     def features(images: np.ndarray) -> np.ndarray:
         from t2igan.metrics.context import resize_uint8
 
-        imgs = resize_uint8(images, size) if size else images
+        imgs = resize_uint8(images, size)
         x = torch.from_numpy(np.ascontiguousarray(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
         return disc.features(x).flatten(1).float().numpy()
 

@@ -22,7 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from t2igan.data.dataset import TextImageDataset
 from t2igan.utils.seed import torch_generator
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from t2igan.training.config import TrainConfig
@@ -80,21 +83,20 @@ class EvalHook:
             return True
         from t2igan.metrics.evaluator import load_evaluator
 
-        cache = getattr(trainer.dataset, "cache", None)
-        key = getattr(trainer.dataset, "key", None)
-        folder = Path(cache.root) / "evaluator" if cache is not None else None
+        ds = trainer.dataset
+        folder = Path(ds.cache.root) / "evaluator" if isinstance(ds, TextImageDataset) else Path()
         if self.evaluator_dir is not None:
             folder = Path(self.evaluator_dir)
-        if folder is None or not (folder / "config.json").is_file() or key is None:
-            trainer.log(
+        if not isinstance(ds, TextImageDataset) or not ds.key or not (folder / "config.json").is_file():
+            logger.info(
                 "note: training-time evaluation is off: it needs the attribute evaluator of the data "
                 "(t2igan evaluator train DATA) and caption embeddings in the cache"
             )
             self._disabled = True
             return False
         self._evaluator = load_evaluator(folder)
-        self._cache = cache
-        self._table = cache.embeddings(key)
+        self._cache = ds.cache
+        self._table = ds.cache.embeddings(ds.key)
         best = trainer.best_dir
         if best.is_dir():  # a resumed run: the best so far is in the best checkpoint's metadata
             for state in sorted(best.glob("step_*/state.json")):
@@ -158,7 +160,7 @@ class EvalHook:
             trainer.keep_best({"score": score, "eval": {k: v for k, v in record.items() if k != "best"}})
         self.records.append(record)
         trainer.runlog.eval(record)
-        trainer.log(
+        logger.info(
             f"eval @ step {trainer.step} ({record['train_minutes']:.1f} min): attribute accuracy "
             f"{record['attr_unseen']:.1%} unseen / {record['attr_seen']:.1%} seen, FID_eval "
             f"{record['fid_evaluator']:.1f}, diversity {record['diversity']:.2f}, "

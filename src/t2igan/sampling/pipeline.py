@@ -31,7 +31,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -57,18 +57,10 @@ from t2igan.utils.outputs import atomic_dir
 from t2igan.utils.pretrained import load_pretrained, save_pretrained
 from t2igan.utils.seed import SEED_MAX, torch_generator
 
+if TYPE_CHECKING:
+    from t2igan.text.base import TextEncoderLike
+
 OutputType = Literal["pil", "pt", "np"]
-
-
-class TextEncoderLike(Protocol):
-    """What the pipeline needs from `t2igan.text` encoders."""
-
-    name: str
-    dim: int
-
-    def encode(self, captions: list[str]) -> torch.Tensor: ...
-
-    def save_pretrained(self, path: str | Path) -> Any: ...
 
 
 @dataclass

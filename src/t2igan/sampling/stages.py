@@ -3,7 +3,7 @@
     from t2igan.sampling.stages import stage_grid
     img = stage_grid("runs/sg2", ["this flower has pink petals"], seeds=[0, 1, 2, 3], ca_mean=True)
 
-    python -m t2igan.sampling.stages runs/sg2 "this flower has pink petals" --seeds 0-3 --out stages.png
+    t2igan sample runs/sg2 "this flower has pink petals" --seeds 0-3 --stages --out stages.png   # the same, CLI
 
 Each caption gets one row; for each seed the stages (coarse → fine) stand side by side, all upsampled (nearest) to
 the finest size, for the same caption, z and CA noise. ``ca_mean=True`` turns CA sampling off (ĉ = μ).
@@ -11,7 +11,6 @@ the finest size, for the same caption, z and CA noise. ``ca_mean=True`` turns CA
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,7 @@ from PIL import Image
 
 from t2igan.sampling.ca_noise import ca_noise
 from t2igan.utils.errors import T2IError
-from t2igan.utils.images import make_grid, save_image
-from t2igan.utils.seed import parse_seeds
+from t2igan.utils.images import make_grid
 
 __all__ = ["eval_caption_embeddings", "eval_real_images", "load_stage_generator", "stage_grid", "stage_images"]
 
@@ -54,7 +52,7 @@ def _pick(run_dir: str | Path, n: int, seed: int, split: str) -> tuple[Any, str,
     if not data.get("cache"):
         raise T2IError("the run's config.yaml names no data.cache", path=run_dir)
     cache = PreparedCache.open(data["cache"])
-    keys = list(cache.embedding_keys()) if hasattr(cache, "embedding_keys") else []
+    keys = cache.embedding_keys()
     key = data.get("embeddings") or (keys[0] if keys else None)
     if key is None:
         raise T2IError("the run's cache holds no embeddings", path=data["cache"])
@@ -141,30 +139,3 @@ def stage_grid(
     names = _stage_names(generator, [s.shape[-1] for s in stages])
     labels = [f"{names[k]} s{s}".strip() for s in seeds for k in range(n_stage)]
     return make_grid(tiles, len(seeds) * n_stage, row_captions=list(captions), col_labels=labels, scale=scale)
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="Stage-I / Stage-II (/ StackGAN++ branches) side by side.")
-    ap.add_argument("model", help="run folder or pretrained folder")
-    ap.add_argument("captions", nargs="*", help="captions (or --test-captions N from the run's cache)")
-    ap.add_argument("--seeds", default="0-3")
-    ap.add_argument("--test-captions", type=int, default=0, help="use N test-split captions of the run's cache")
-    ap.add_argument("--split", choices=["test", "train"], default="test", help="split of --test-captions")
-    ap.add_argument("--ca-mean", action="store_true", help="turn CA sampling off (ĉ = μ)")
-    ap.add_argument("--scale", type=int, default=1)
-    ap.add_argument("--out", default="stages.png")
-    args = ap.parse_args(argv)
-    emb = None
-    caps = list(args.captions)
-    if args.test_captions:
-        emb, caps = eval_caption_embeddings(args.model, args.test_captions, split=args.split)
-    if not caps:
-        raise SystemExit("give captions or --test-captions N")
-    grid = stage_grid(args.model, caps, parse_seeds(args.seeds), text_embeddings=emb, ca_mean=args.ca_mean,
-                      scale=args.scale)  # fmt: skip
-    save_image(grid, args.out)
-    print(f"wrote {args.out}")
-
-
-if __name__ == "__main__":
-    main()

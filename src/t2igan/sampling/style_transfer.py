@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from t2igan.data.cache import PreparedCache, open_cache
 from t2igan.models.style import StyleEncoder
 from t2igan.sampling.pipeline import T2IPipeline, check_captions
 from t2igan.training.export import INDEX_NAME, model_index, write_model_index
@@ -97,23 +98,11 @@ def save_style_encoder(pipe: T2IPipeline, encoder: StyleEncoder, metrics: dict[s
     return folder
 
 
-def open_cache(data: str | Path) -> Any:
-    """A prepared cache from its folder or from the dataset folder that holds ``.t2igan_cache``."""
-    from t2igan.data.cache import PreparedCache
-
-    data = Path(data)
-    if not data.is_dir():
-        raise T2IError("no such data folder", path=data, hint="pass a prepared cache (t2igan data prepare SRC)")
-    if (data / ".t2igan_cache").is_dir():
-        data = data / ".t2igan_cache"
-    return PreparedCache.open(data)
-
-
 def training_caption_embeddings(
     pipe: T2IPipeline, data: str | Path | Any, *, max_captions: int = 4096, seed: int = 0, split: str = "train"
 ) -> torch.Tensor:
     """φ(t) for up to ``max_captions`` captions of a split ("train"/"test") of a prepared cache (fixed subset)."""
-    cache = data if hasattr(data, "caption_offsets") else open_cache(data)
+    cache = data if isinstance(data, PreparedCache) else open_cache(data, prepare=False)
     offsets = np.asarray(cache.caption_offsets)
     images = cache.train_indices() if split == "train" else cache.test_indices()
     flat = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in images] or [np.zeros(0, np.int64)])

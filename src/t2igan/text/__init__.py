@@ -1,4 +1,4 @@
-"""t2igan.text — φ(t): the text encoders every model conditions on (issue 3).
+"""t2igan.text — φ(t): the text encoders every model conditions on.
 
 ``load_text_encoder("minilm" | folder)`` returns a ``TextEncoder`` whose ``encode(list[str])`` gives ``[N, dim]``:
 the char-CNN-RNN of Reed et al., CVPR 2016 (trained with the DS-SJE loss, ``train_sje``), the pretrained

@@ -23,7 +23,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -105,6 +105,19 @@ def cpu_threads(n: int | None = None) -> Iterator[int]:
         yield n
     finally:
         torch.set_num_threads(saved)
+
+
+@runtime_checkable
+class TextEncoderLike(Protocol):
+    """What the pretrained folder and the pipeline need from a text encoder: `TextEncoder` is one; any object with
+    these members can be exported with a generator and loaded back (by its own loader)."""
+
+    name: str
+    dim: int
+
+    def encode(self, captions: list[str]) -> torch.Tensor: ...
+
+    def save_pretrained(self, path: str | Path) -> Any: ...
 
 
 class TextEncoder(nn.Module, ABC):

@@ -4,6 +4,7 @@
 it under a key that fingerprints the encoder (type, config, weights) and the cache, so a second call with the same
 encoder and data does nothing; identical captions are encoded once. ``TextImageDataset(cache, embeddings=KEY)`` then
 serves the (averaged) embeddings to GAN training — the Reed et al. 2016 setting, where φ is fixed during GAN training.
+``encoder_that_made(meta)`` reads the metadata stored beside the embeddings back into the encoder that made them.
 """
 
 from __future__ import annotations
@@ -14,18 +15,19 @@ from typing import Any
 
 import numpy as np
 
-from t2igan.text.base import TextEncoder, cpu_threads
+from t2igan.data.types import CacheLike
+from t2igan.text.base import TextEncoder, cpu_threads, load_text_encoder
 from t2igan.utils.errors import T2IError
 from t2igan.utils.io import fingerprint
 
 
-def embedding_key(cache: Any, encoder: TextEncoder) -> str:
+def embedding_key(cache: CacheLike, encoder: TextEncoder) -> str:
     """``<encoder name>-<16 hex>``: changes whenever the encoder's weights/config or the cache's captions change."""
     return f"{encoder.name}-{fingerprint([encoder.type_name, encoder.fingerprint(), cache.fingerprint])}"
 
 
 def encode_captions(
-    cache: Any,
+    cache: CacheLike,
     encoder: TextEncoder,
     key: str | None = None,
     *,
@@ -43,7 +45,7 @@ def encode_captions(
         return key
     flat = list(cache.flat_captions)
     if not flat:
-        raise T2IError("the dataset has no captions", path=getattr(cache, "root", None))
+        raise T2IError("the dataset has no captions", path=cache.root)
     uniq, inverse = np.unique(np.asarray(flat, dtype=object), return_inverse=True)  # dedupe identical captions
     uniq_list = [str(u) for u in uniq]
     t0 = time.perf_counter()
@@ -67,3 +69,20 @@ def encode_captions(
     }
     cache.save_embeddings(key, emb, meta)
     return key
+
+
+def encoder_that_made(meta: dict[str, Any]) -> TextEncoder | None:
+    """The text encoder that made a cache's embeddings (``meta`` = ``cache.embedding_meta(key)``), if it can still be
+    loaded here: its recorded folder (``encoder_source``), then its name, accepted only when its fingerprint matches
+    the recorded one. ``None`` when it moved, changed or was deleted (the embeddings stay usable as precomputed)."""
+    want = meta.get("encoder_fingerprint")
+    for ref in (meta.get("encoder_source"), meta.get("encoder_name")):
+        if not ref:
+            continue
+        try:
+            candidate = load_text_encoder(ref)
+        except Exception:  # moved, deleted or not loadable by name: try the next
+            continue
+        if want is None or candidate.fingerprint() == want:
+            return candidate
+    return None

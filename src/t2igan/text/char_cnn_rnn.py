@@ -54,7 +54,8 @@ class CharCnnRnnConfig:
         if self.rnn_type not in ("gru", "rnn"):
             raise T2IError(f"rnn_type must be 'gru' or 'rnn', got {self.rnn_type!r}")
         if _time_steps(self.max_len) < 1:
-            raise T2IError(f"max_len={self.max_len} is too short for the conv stack (needs ≥ 45 characters)")
+            shortest = next(n for n in range(1, 1000) if _time_steps(n) >= 1)
+            raise T2IError(f"max_len={self.max_len} is too short for the conv stack (needs ≥ {shortest} characters)")
 
 
 PRESETS: dict[str, CharCnnRnnConfig] = {
@@ -165,16 +166,6 @@ class CharCnnRnn(TextEncoder):
 
     def _encode_batch(self, captions: list[str]) -> torch.Tensor:
         return self.forward_tokens(self.tokenize(captions).to(self.proj.weight.device))
-
-    def flops_per_caption(self) -> int:
-        """Multiply-adds of one forward pass (for benchmarks)."""
-        c1, c2, c3 = self.config.conv_channels
-        a, r, L = len(ALPHABET), self.config.rnn_dim, self.config.max_len
-        t1 = L - 3
-        t2 = t1 // 3 - 3
-        t3 = t2 // 3 - 3
-        t = _time_steps(L)
-        return a * c1 * 4 * t1 + c1 * c2 * 4 * t2 + c2 * c3 * 4 * t3 + 3 * (c3 + r) * r * t + r * self.config.embed_dim
 
 
 __all__ = ["ALPHABET", "PRESETS", "CharCnnRnn", "CharCnnRnnConfig", "tokenize"]

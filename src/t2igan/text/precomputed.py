@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from t2igan.data.types import CacheLike
 from t2igan.text.base import TextEncoder, check_captions
 from t2igan.utils.errors import T2IError
 
@@ -198,7 +199,7 @@ class PrecomputedEmbeddings(TextEncoder):
         raise AssertionError("unreachable")
 
 
-def store_precomputed(cache: Any, per_image: Sequence[np.ndarray] | np.ndarray, source: str) -> str:
+def store_precomputed(cache: CacheLike, per_image: Sequence[np.ndarray] | np.ndarray, source: str) -> str:
     """Put published per-image embeddings (``[K_i, D]`` each, aligned with the cache's images) into the cache.
 
     Caption j of image i gets row j of ``per_image[i]`` (images with more rows than captions keep the first ones).
@@ -233,7 +234,7 @@ def _image_key(name: str) -> str:
     return p.stem if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".t7", ".txt") else p.name
 
 
-def import_precomputed(cache: Any, path: str | Path) -> str:
+def import_precomputed(cache: CacheLike, path: str | Path) -> str:
     """Put a published embedding file into ``cache`` and return its key (``precomputed-<fingerprint>``).
 
     A StackGAN pickle must list the cache's images in order; Reed ``.t7`` folders and the port's HDF5 (all splits) are

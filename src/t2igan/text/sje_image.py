@@ -130,6 +130,18 @@ class SjeFeatureEncoder(SjeImageEncoder):
         )
 
 
+def load_image_features(path: str | Path, n_images: int) -> np.ndarray:
+    """A ``.npy`` float array ``[n_images, F]`` of image features (the paper used GoogLeNet's) for
+    ``SjeFeatureEncoder``, or a one-line error saying what is wrong with the file."""
+    try:
+        feats = np.load(path, allow_pickle=False)
+    except (ValueError, OSError):
+        raise T2IError("is not a numeric .npy array", path=path, hint="save a float array with np.save") from None
+    if feats.ndim != 2 or len(feats) != n_images or not np.issubdtype(feats.dtype, np.number):
+        raise T2IError(f"features have shape {feats.shape}, expected [{n_images}, F]", path=path)
+    return feats
+
+
 def load_sje_image_encoder(folder: str | Path) -> SjeImageEncoder:
     """Load the image side saved with a DS-SJE text encoder: ``<text_encoder_dir>`` or its ``image_encoder/``."""
     folder = Path(folder)

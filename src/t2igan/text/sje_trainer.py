@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from t2igan.data.types import CacheLike
 from t2igan.text.base import cpu_threads
 from t2igan.text.char_cnn_rnn import PRESETS, CharCnnRnn
 from t2igan.text.sje import ds_sje_loss
@@ -34,8 +35,11 @@ from t2igan.utils.config import build_config, config_diff
 from t2igan.utils.errors import T2IError
 from t2igan.utils.io import atomic_path, atomic_write_json
 from t2igan.utils.outputs import claim_folder
+from t2igan.utils.progress import progress_bar
 from t2igan.utils.seed import derive_seed
 from t2igan.utils.signals import stop_on_signals
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -123,7 +127,9 @@ def _config_json(cfg: SjeTrainConfig) -> dict[str, Any]:
 class _TrainData:
     """Training images (resized once, uint8 ``[n, 3, S, S]``) and tokenised captions, in memory."""
 
-    def __init__(self, cache: Any, cfg: SjeTrainConfig, text_enc: CharCnnRnn, features: np.ndarray | None) -> None:
+    def __init__(
+        self, cache: CacheLike, cfg: SjeTrainConfig, text_enc: CharCnnRnn, features: np.ndarray | None
+    ) -> None:
         idx = np.asarray(cache.train_indices(), dtype=np.int64)
         if len(idx) == 0:
             raise T2IError("has no training images", path=cache.root, hint="check trainvalclasses.txt")
@@ -148,7 +154,7 @@ class _TrainData:
         self.images = None if features is not None else self._load_images(cache, idx, cfg.image_size)
 
     @staticmethod
-    def _load_images(cache: Any, idx: np.ndarray, size: int) -> torch.Tensor:
+    def _load_images(cache: CacheLike, idx: np.ndarray, size: int) -> torch.Tensor:
         arr = cache.images(pick_image_size(cache, size))
         out = []
         for i in range(0, len(idx), 1024):
@@ -176,7 +182,7 @@ class _TrainData:
         return x, tokens, labels
 
 
-def _resume_state(out: Path, cfg: SjeTrainConfig, say: Callable[[str], None]) -> dict[str, Any] | None:
+def _resume_state(out: Path, cfg: SjeTrainConfig) -> dict[str, Any] | None:
     """The newest valid checkpoint of ``out`` (``utils/checkpoint.py``), checked against ``cfg``; None if none."""
     root = out / "checkpoints"
     if not list_checkpoints(root) and any(root.glob("step_*.pt")):
@@ -185,7 +191,7 @@ def _resume_state(out: Path, cfg: SjeTrainConfig, say: Callable[[str], None]) ->
             path=root,
             hint="train into a new --out",
         )
-    ckpt = load_latest(root, warn=say)
+    ckpt = load_latest(root)
     if ckpt is None:
         return None
     diff = config_diff(ckpt["config"], _config_json(cfg), ignore=RESUMABLE)
@@ -200,14 +206,13 @@ def _resume_state(out: Path, cfg: SjeTrainConfig, say: Callable[[str], None]) ->
 
 
 def train_sje(
-    cache: Any,
+    cache: CacheLike,
     out: str | Path,
     cfg: SjeTrainConfig | None = None,
     *,
     resume: bool = False,
     image_features: np.ndarray | None = None,
     progress: bool = True,
-    log: Callable[[str], None] | None = None,
     threads: int | None = None,
 ) -> dict[str, Any]:
     """Train φ(t) + θ(v) with DS-SJE on a ``PreparedCache``; write the encoder folder ``out``; return the metrics.
@@ -218,21 +223,19 @@ def train_sje(
     SIGTERM writes a checkpoint before stopping.
     """
     with cpu_threads(threads):
-        return _train_sje(cache, out, cfg, resume, image_features, progress, log)
+        return _train_sje(cache, out, cfg, resume, image_features, progress)
 
 
 def _train_sje(
-    cache: Any,
+    cache: CacheLike,
     out: str | Path,
     cfg: SjeTrainConfig | None,
     resume: bool,
     image_features: np.ndarray | None,
     progress: bool,
-    log: Callable[[str], None] | None,
 ) -> dict[str, Any]:
     cfg = cfg or SjeTrainConfig()
     out = Path(out)
-    say = log or (lambda s: None)
     claim_folder(out, SJE_RUN_KIND, is_own=lambda f: (f / "train_config.json").is_file())
     if not resume and (list_checkpoints(out / "checkpoints") or any((out / "checkpoints").glob("step_*.pt"))):
         raise T2IError(
@@ -255,7 +258,7 @@ def _train_sje(
 
     start, history, seconds_before = 0, [], 0.0
     if resume:
-        ckpt = _resume_state(out, cfg, say)
+        ckpt = _resume_state(out, cfg)
         if ckpt is not None:
             state = ckpt["state"]
             text_enc.load_state_dict(state["text"])
@@ -263,13 +266,11 @@ def _train_sje(
             opt.load_state_dict(state["optim"])
             start, history = ckpt["step"], json.loads(state["history"])
             seconds_before = float(ckpt["meta"].get("seconds", 0.0))
-            say(f"resumed from step {start}")
+            logger.info("resumed from step %d", start)
     atomic_write_json(out / "train_config.json", _config_json(cfg))
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress, desc="DS-SJE", unit="step"
+    bar = progress_bar(
+        range(start, cfg.steps), enabled=progress, initial=start, total=cfg.steps, desc="DS-SJE", unit="step"
     )
     text_enc.train()
     img_enc.train()
@@ -305,12 +306,12 @@ def _train_sje(
                 if done % cfg.checkpoint_every == 0 or done == cfg.steps or stop:
                     checkpoint(done)
                 if stop:
-                    say(f"{stop[0]}: checkpoint at step {done} saved; continue with --resume")
+                    logger.info("%s: checkpoint at step %d saved; continue with --resume", stop[0], done)
                     raise KeyboardInterrupt(stop[0])
     except KeyboardInterrupt:
         if done > start and not stop:  # an interrupt the handler did not see (e.g. not the main thread): save
             checkpoint(done)
-            say(f"interrupted: checkpoint at step {done} saved; continue with --resume")
+            logger.info("interrupted: checkpoint at step %d saved; continue with --resume", done)
         raise
     finally:
         bar.close()
@@ -320,7 +321,7 @@ def _train_sje(
     img_enc.eval()
     img_enc.save_pretrained(out / IMAGE_ENCODER_DIR)
     text_enc.save_pretrained(out)
-    say("evaluating zero-shot retrieval …")
+    logger.info("evaluating zero-shot retrieval …")
     no_test = {"top1": None, "chance": None, "classes": 0}  # a dataset without a test split: nothing unseen to score
     unseen = (
         zero_shot_accuracy(
@@ -379,7 +380,7 @@ def load_sje(folder: str | Path) -> tuple[CharCnnRnn, SjeImageEncoder]:
 
 
 def ensure_char_cnn_rnn(
-    cache: Any, out: str | Path, preset: str = "cpu", *, progress: bool = True, **overrides: Any
+    cache: CacheLike, out: str | Path, preset: str = "cpu", *, progress: bool = True, **overrides: Any
 ) -> tuple[str, dict[str, Any]]:
     """The demo's one call: train the char-CNN-RNN (``preset``) into ``out`` unless it is already there (an
     interrupted run resumes), then store the caption embeddings in ``cache``. Returns ``(embedding key, metrics)``.

@@ -7,17 +7,16 @@ never seen in training, this measures whether descriptions alone define a visual
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 
+from t2igan.data.types import CacheLike
 from t2igan.text.base import TextEncoder
 from t2igan.text.sje_image import SjeImageEncoder
 from t2igan.utils.seed import derive_seed
 
 
-def pick_image_size(cache: Any, size: int) -> int:
+def pick_image_size(cache: CacheLike, size: int) -> int:
     """The cached size to read for ``size``-px images: exact, else the smallest larger one, else the largest."""
     sizes = sorted(int(s) for s in cache.sizes)
     if size in sizes:
@@ -26,7 +25,7 @@ def pick_image_size(cache: Any, size: int) -> int:
     return larger[0] if larger else sizes[-1]
 
 
-def split_indices(cache: Any, split: str) -> np.ndarray:
+def split_indices(cache: CacheLike, split: str) -> np.ndarray:
     if split == "train":
         return np.asarray(cache.train_indices(), dtype=np.int64)
     if split == "test":
@@ -36,7 +35,7 @@ def split_indices(cache: Any, split: str) -> np.ndarray:
 
 def class_text_embeddings(
     encoder: TextEncoder,
-    cache: Any,
+    cache: CacheLike,
     indices: np.ndarray,
     max_captions_per_class: int | None = 200,
     seed: int = 0,
@@ -65,7 +64,7 @@ def class_text_embeddings(
 def zero_shot_accuracy(
     text_encoder: TextEncoder,
     image_encoder: SjeImageEncoder,
-    cache: Any,
+    cache: CacheLike,
     split: str = "test",
     *,
     max_images: int | None = None,

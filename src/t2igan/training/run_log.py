@@ -6,23 +6,25 @@ and ``metrics.jsonl`` remains the record.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from t2igan.data.dataset import TextImageDataset
 from t2igan.utils.images import make_grid, save_image
 from t2igan.utils.io import atomic_write_text
 from t2igan.utils.seed import derive_seed, torch_generator
 
+logger = logging.getLogger(__name__)
+
 
 class RunLog:
-    def __init__(self, run_dir: Path, *, enabled: bool, tensorboard: bool, log: Callable[[str], None]) -> None:
-        self.run_dir, self.enabled, self.tensorboard, self.log = Path(run_dir), enabled, tensorboard, log
+    def __init__(self, run_dir: Path, *, enabled: bool, tensorboard: bool) -> None:
+        self.run_dir, self.enabled, self.tensorboard = Path(run_dir), enabled, tensorboard
         self.writer: Any = None
 
     @property
@@ -35,7 +37,7 @@ class RunLog:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            self.log(
+            logger.info(
                 "note: tensorboard is not installed — logging to logs/metrics.jsonl only "
                 "(pip install 't2igan[tensorboard]')"
             )
@@ -94,15 +96,14 @@ class RunLog:
 
 def fixed_sample_inputs(dataset: Any, z_dim: int, seed: int, n: int, cols: int = 8) -> dict[str, Any]:
     """``n`` samples spread evenly over the dataset (datasets are often ordered by class: this shows several) ×
-    ``cols`` fixed z: the same grid inputs at every step and after resume."""
+    ``cols`` fixed z: the same grid inputs at every step and after resume.
+    The grid's rows are labelled with their captions when ``dataset`` is a `TextImageDataset`."""
     n = min(n, len(dataset))
     b = dataset.batch(np.linspace(0, len(dataset) - 1, n).round().astype(np.int64), 0)
     z = torch.randn(cols, z_dim, generator=torch_generator(derive_seed(seed, "fixed-z")))
     captions: list[str] = []
-    cache = getattr(dataset, "cache", None)
-    if cache is not None and "caption_idx" in b:
-        with contextlib.suppress(Exception):
-            captions = [str(cache.flat_captions[int(i)]) for i in b["caption_idx"]]
+    if isinstance(dataset, TextImageDataset):
+        captions = [str(dataset.cache.flat_captions[int(i)]) for i in b["caption_idx"]]
     return {
         "z": z.repeat(n, 1),
         "text_emb": b["text_emb"].float().repeat_interleave(cols, 0),

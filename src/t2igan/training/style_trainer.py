@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from t2igan.models.style import StyleEncoder, StyleEncoderConfig
 from t2igan.utils.errors import T2IError
+from t2igan.utils.progress import progress_bar
 from t2igan.utils.seed import derive_seed, torch_generator
 
 
@@ -79,7 +79,7 @@ def train_style_encoder(
     result = StyleTrainResult(encoder)
     start = time.perf_counter()
     encoder.train()
-    bar = tqdm(range(cfg.steps), desc="style encoder", disable=not progress, leave=False)
+    bar = progress_bar(range(cfg.steps), enabled=progress, desc="style encoder", leave=False)
     for step in bar:
         z, emb = _draw(derive_seed(cfg.seed, "style", step), cfg.batch_size, z_dim, pool)
         x = render(generator, z, emb)

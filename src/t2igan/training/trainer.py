@@ -22,27 +22,34 @@ one place models/gradients are wrapped; Reed's step all-reduces through ``system
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from t2igan.data.cache import PreparedCache
+from t2igan.data.dataset import TextImageDataset
+from t2igan.text.base import TextEncoderLike
 from t2igan.training.config import TrainConfig
 from t2igan.training.divergence import DivergenceGuard
-from t2igan.training.export import export_pretrained, run_card
+from t2igan.training.export import export_pretrained, run_card, text_side_for_export
 from t2igan.training.run_folder import RunFolder, open_run
 from t2igan.training.run_log import RunLog, fixed_sample_inputs
 from t2igan.training.system import GanSystem, get_system_class
 from t2igan.utils.checkpoint import load_latest, rng_state, save_checkpoint, set_rng_state
 from t2igan.utils.errors import T2IError
+from t2igan.utils.progress import progress_bar, progress_bars_enabled
 from t2igan.utils.seed import derive_seed, seed_everything
 from t2igan.utils.signals import stop_on_signals
+
+logger = logging.getLogger(__name__)
 
 
 class TrainerCallback(Protocol):
@@ -69,20 +76,17 @@ def resolve_device(spec: str) -> torch.device:
         raise T2IError(f"train.device={spec} but CUDA is not available", hint="use train.device=cpu")
     else:
         device = torch.device(spec)
-    if device.type == "cuda":  # TF32 matmuls/convolutions, as under torchrun (web, R7)
+    if device.type == "cuda":  # TF32 matmuls/convolutions on Ampere+ GPUs, the same as under torchrun
         from t2igan.training.distributed import enable_tf32
 
         enable_tf32()
     return device
 
 
-def build_dataset(cfg: TrainConfig, split: str | None = None) -> Any:
+def build_dataset(cfg: TrainConfig, split: str | None = None) -> TextImageDataset:
     """``TextImageDataset`` over the prepared cache ``data.cache`` with its embeddings."""
     if not cfg.data.cache:
         raise T2IError("no dataset given", hint="pass --data CACHE_DIR or set data.cache in the config")
-    from t2igan.data.cache import PreparedCache
-    from t2igan.data.dataset import TextImageDataset
-
     cache = PreparedCache.open(cfg.data.cache)
     key = cfg.data.embeddings or _only_embedding_key(cache)
     return TextImageDataset(
@@ -96,18 +100,18 @@ def build_dataset(cfg: TrainConfig, split: str | None = None) -> Any:
     )
 
 
-def _only_embedding_key(cache: Any) -> str:
-    keys = list(cache.embedding_keys()) if hasattr(cache, "embedding_keys") else []
+def _only_embedding_key(cache: PreparedCache) -> str:
+    keys = cache.embedding_keys()
     if not keys:
         raise T2IError(
             "the cache holds no caption embeddings",
-            path=getattr(cache, "root", None),
+            path=cache.root,
             hint="encode the captions first (t2igan encode captions DATA --encoder minilm) or set data.embeddings",
         )
     if len(keys) > 1:
         raise T2IError(
             f"the cache holds several embeddings {keys}",
-            path=getattr(cache, "root", None),
+            path=cache.root,
             hint="choose one with data.embeddings=KEY",
         )
     return keys[0]
@@ -121,8 +125,7 @@ class Trainer:
         *,
         dist: Any = None,
         resume: bool = False,
-        text_encoder: Any = None,
-        log: Callable[[str], None] = print,
+        text_encoder: TextEncoderLike | None = None,
         callbacks: list[TrainerCallback] | None = None,
     ) -> None:
         """``dist``: a ``training.distributed.DistContext`` under torchrun (None = single process).
@@ -138,9 +141,8 @@ class Trainer:
         self.callbacks = list(callbacks or [])
         self.train_seconds = 0.0  # wall time of the training loop, without callbacks (evaluation)
         self._stat_embs: torch.Tensor | None = None  # captions for the sampling generator's BatchNorm statistics
-        self.log = log if self.is_main else (lambda _msg: None)
         if (cfg.train.eval_every or cfg.train.eval_minutes) and not self.callbacks:
-            self.log(
+            logger.info(
                 "note: train.eval_every/eval_minutes need an evaluation callback (t2igan train adds one; in Python "
                 "pass callbacks=[t2igan.metrics.training_eval.EvalHook.for_trainer_config(cfg)])"
             )
@@ -155,11 +157,11 @@ class Trainer:
 
             busy = other_processes_cpu_share()  # every core, unless other processes keep some busy
             torch.set_num_threads(pick_threads(busy))
-            self.log(f"torch threads: {torch.get_num_threads()} (other processes keep {busy:.1f} CPUs busy)")
+            logger.info("torch threads: %d (other processes keep %.1f CPUs busy)", torch.get_num_threads(), busy)
         self.dataset = dataset if dataset is not None else build_dataset(cfg)
         self.run_dir = Path(cfg.run_dir)
         # torch._dynamo, imported by the first optimiser step, makes its cache folder under $TMPDIR: keep it in the
-        # run folder, so a run writes nowhere else (web, R1; tests/hardening/test_output_paths.py).
+        # run folder, so a run writes nowhere else (tests/hardening/test_output_paths.py).
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(self.run_dir.resolve() / ".cache" / "torchinductor"))
         self.batch_size = cfg.train.batch_size  # global batch: all ranks count steps the same way
         self.steps_per_epoch = len(self.dataset) // self.batch_size
@@ -179,11 +181,19 @@ class Trainer:
         self.text_dim = int(probe["text_emb"].shape[1])
         self.system: GanSystem = get_system_class(cfg.model.name)(cfg, self.text_dim, self.device)
         self.system.rank = self.rank
+        logger.debug(
+            "%s on %s, %d torch threads, %d-d text, %d steps per epoch",
+            type(self.system).__name__,
+            self.device,
+            torch.get_num_threads(),
+            self.text_dim,
+            self.steps_per_epoch,
+        )
         self._setup_distributed()
         self.step = 0
         self._perm_cache: tuple[int, np.ndarray] | None = None
         self._stop = False
-        self.runlog = RunLog(self.run_dir, enabled=self.is_main, tensorboard=cfg.train.tensorboard, log=self.log)
+        self.runlog = RunLog(self.run_dir, enabled=self.is_main, tensorboard=cfg.train.tensorboard)
         self._last_ckpt = -1
         self.run: RunFolder | None = None  # the locked run folder while fit() runs (run_folder.py)
         self.guard = DivergenceGuard(
@@ -237,7 +247,7 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         """Train until ``total_steps``; returns a summary (steps, seconds, last losses, paths). The run folder is
         locked and its identity and config checked while it runs (``run_folder.py``)."""
-        with open_run(self.run_dir, self.cfg.to_dict(), resume=self.resume, main=self.is_main, log=self.log) as run:
+        with open_run(self.run_dir, self.cfg.to_dict(), resume=self.resume, main=self.is_main) as run:
             self.run = run
             return self._fit()
 
@@ -247,7 +257,7 @@ class Trainer:
             for sub in ("checkpoints", "samples", "logs"):
                 (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
             # A process killed while writing a checkpoint leaves its hidden temporary folder (never read): tidy up.
-            for stale in (self.run_dir / "checkpoints").glob(".step_*"):  # (web, R2)
+            for stale in (self.run_dir / "checkpoints").glob(".step_*"):
                 shutil.rmtree(stale, ignore_errors=True)
             cfg.save_yaml(self.run_dir / "config.yaml")
         if self.resume:
@@ -265,11 +275,11 @@ class Trainer:
         with self._signals(), self._progress() as bar:
             while self.step < self.total_steps and not self._stop:
                 if budget is not None and self._agree(time.perf_counter() - t_start > budget):
-                    self.log(f"time budget of {cfg.train.max_minutes} min reached at step {self.step}")
+                    logger.info("time budget of %s min reached at step %d", cfg.train.max_minutes, self.step)
                     budget_reached = True
                     break
                 if cpu_budget is not None and self._agree(time.process_time() - cpu_start > cpu_budget):
-                    self.log(f"CPU-time budget of {cfg.train.max_cpu_minutes} min reached at step {self.step}")
+                    logger.info("CPU-time budget of %s min reached at step %d", cfg.train.max_cpu_minutes, self.step)
                     budget_reached = True
                     break
                 idx, epoch = self.batch_indices(self.step)
@@ -317,7 +327,7 @@ class Trainer:
         self._ips = ips if self._ips == 0.0 else 0.9 * self._ips + 0.1 * ips  # smoothed global images/s
         if out.get("nonfinite"):
             self._bad += 1
-            self.log(f"warning: step {self.step}: non-finite loss/gradients, update skipped ({self._bad} in a row)")
+            logger.warning("step %d: non-finite loss/gradients, update skipped (%d in a row)", self.step, self._bad)
             if self._bad >= t.max_bad_steps:
                 self._checkpoint(reason="after non-finite steps")
                 raise T2IError(
@@ -350,7 +360,7 @@ class Trainer:
         if not self.is_main or self._last_ckpt == self.step:
             return None
         if not self.system.all_finite():
-            self.log(f"warning: not saving a checkpoint at step {self.step}: the model has non-finite weights")
+            logger.warning("not saving a checkpoint at step %d: the model has non-finite weights", self.step)
             return None
         root = self.run_dir / "checkpoints"
         state = {"system": self.system.state_dict(), "rng": rng_state()}
@@ -366,9 +376,9 @@ class Trainer:
         return path
 
     def _restore(self) -> None:
-        ckpt = load_latest(self.run_dir / "checkpoints", self.device, warn=self.log)
+        ckpt = load_latest(self.run_dir / "checkpoints", self.device)
         if ckpt is None:
-            self.log(f"no checkpoint in {self.run_dir / 'checkpoints'}: starting from step 0")
+            logger.info("no checkpoint in %s: starting from step 0", self.run_dir / "checkpoints")
             return
         if self.run is not None:
             self.run.check_checkpoint(ckpt)
@@ -391,7 +401,7 @@ class Trainer:
         self._broadcast()
         self.step = self._last_ckpt = ckpt["step"]
         self.runlog.truncate(self.step)
-        self.log(f"resumed from {ckpt['path']} (step {self.step})")
+        logger.info("resumed from %s (step %d)", ckpt["path"], self.step)
 
     @property
     def best_dir(self) -> Path:
@@ -408,7 +418,7 @@ class Trainer:
 
     def _best_system(self) -> tuple[GanSystem, int] | None:
         """The system restored from ``checkpoints/best`` (None if there is none)."""
-        ckpt = load_latest(self.best_dir, self.device, warn=self.log) if self.best_dir.is_dir() else None
+        ckpt = load_latest(self.best_dir, self.device) if self.best_dir.is_dir() else None
         if ckpt is None:
             return None
         system = get_system_class(self.cfg.model.name)(self.cfg, self.text_dim, self.device)
@@ -424,11 +434,14 @@ class Trainer:
         best = self._best_system() if from_best else None
         if best is not None:  # its statistics were refreshed before it was evaluated and kept
             generator, step = best[0].generator_for_export(), best[1]
-            self.log(f"exporting the best evaluated checkpoint (step {step})")
-        if int(getattr(generator, "text_dim", -1)) == 0:  # unconditional (StackGAN++): no text side to export
-            text_encoder, embeddings = None, {"type": "unconditional", "dim": 0}
-        else:
-            text_encoder, embeddings = self._text_encoder_for_export()
+            logger.info("exporting the best evaluated checkpoint (step %d)", step)
+        text_encoder, embeddings = text_side_for_export(
+            int(getattr(generator, "text_dim", -1)),
+            cache=self.dataset.cache if isinstance(self.dataset, TextImageDataset) else None,
+            key=self.dataset.key if isinstance(self.dataset, TextImageDataset) else self.cfg.data.embeddings,
+            text_encoder=self.text_encoder,
+            text_encoder_dir=self.cfg.data.text_encoder,
+        )
         return export_pretrained(
             generator,
             folder,
@@ -444,24 +457,6 @@ class Trainer:
             },
             card=run_card(self.cfg.to_dict(), self.run_dir),  # model card: config, data, newest sample grid
         )
-
-    def _text_encoder_for_export(self) -> tuple[Any, dict[str, Any]]:
-        ds = self.dataset
-        key = getattr(ds, "key", None) or self.cfg.data.embeddings
-        key = key if isinstance(key, str) else self.cfg.data.embeddings
-        meta: dict[str, Any] = {}
-        cache = getattr(ds, "cache", None)
-        if cache is not None and key and hasattr(cache, "embedding_meta"):
-            with contextlib.suppress(Exception):
-                meta = dict(cache.embedding_meta(key))
-        info = {"type": "precomputed", "key": key, "dim": self.text_dim, "meta": meta}
-        if self.text_encoder is not None:
-            return self.text_encoder, info
-        if self.cfg.data.text_encoder:
-            from t2igan.text import load_text_encoder
-
-            return load_text_encoder(self.cfg.data.text_encoder), info
-        return _encoder_that_made(meta), info
 
     # -- logging --------------------------------------------------------------------------------------------------
     def _log_metrics(self, out: dict[str, float], ips: float) -> None:
@@ -496,12 +491,10 @@ class Trainer:
 
     @contextlib.contextmanager
     def _progress(self) -> Iterator[Any]:
-        if not (self.is_main and self.cfg.train.progress):
+        if not (self.is_main and self.cfg.train.progress and progress_bars_enabled()):
             yield None
             return
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True, desc="train")
+        bar = progress_bar(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True, desc="train")
         try:
             yield bar
         finally:
@@ -511,7 +504,7 @@ class Trainer:
         """SIGTERM and the first Ctrl-C ask the loop to checkpoint and stop; a second Ctrl-C aborts at once."""
 
         def stop(name: str) -> None:
-            self.log(f"\n{name}: saving a checkpoint after this step …")
+            logger.info("%s: saving a checkpoint after this step …", name)
             self._stop = True
 
         return stop_on_signals(stop)
@@ -529,22 +522,3 @@ def load_run_system(run_dir: str | Path, device: str | torch.device = "cpu") -> 
     system = get_system_class(cfg.model.name)(cfg, int(ckpt["meta"]["text_dim"]), torch.device(device))
     system.load_state_dict(ckpt["state"]["system"])
     return system
-
-
-def _encoder_that_made(meta: dict[str, Any]) -> Any:
-    """The text encoder that made a cache's embeddings, if it can still be loaded here: its recorded folder
-    (``encoder_source``), then its name, accepted only when its fingerprint matches the recorded one. So a run
-    trained on `t2igan encode captions` embeddings exports an encoder, and typed captions work."""
-    from t2igan.text import load_text_encoder
-
-    want = meta.get("encoder_fingerprint")
-    for ref in (meta.get("encoder_source"), meta.get("encoder_name")):
-        if not ref:
-            continue
-        try:
-            candidate = load_text_encoder(ref)
-        except Exception:  # moved, deleted or not loadable by name: try the next, else stay "precomputed"
-            continue
-        if want is None or getattr(candidate, "fingerprint", lambda: want)() == want:
-            return candidate
-    return None

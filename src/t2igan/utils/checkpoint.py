@@ -20,10 +20,10 @@ used instead. Only the last ``keep`` checkpoints of the same run are kept; other
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ from t2igan import __version__
 from t2igan.utils.errors import T2IError
 from t2igan.utils.io import atomic_write_json, sha256_file, write_safetensors
 from t2igan.utils.outputs import PARTIAL, atomic_dir, json_says
+
+logger = logging.getLogger(__name__)
 
 FORMAT = "t2igan-checkpoint/1"
 _STEP_DIR = re.compile(r"^step_(\d{7,})$")
@@ -245,10 +247,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     }
 
 
-def load_latest(
-    root: str | Path, map_location: str | torch.device = "cpu", warn: Callable[[str], None] = print
-) -> dict[str, Any] | None:
-    """The newest checkpoint that verifies; corrupt ones are reported through ``warn`` and skipped.
+def load_latest(root: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
+    """The newest checkpoint that verifies; corrupt ones are logged (a warning) and skipped.
 
     Returns None if ``root`` holds no checkpoint at all; raises ``T2IError`` if there are some but none is valid.
     """
@@ -261,8 +261,8 @@ def load_latest(
             return load_checkpoint(path, map_location)
         except T2IError as e:
             problems.append(str(e))
-            warn(f"warning: skipping bad checkpoint: {e}")
+            logger.warning("skipping bad checkpoint: %s", e)
         except Exception as e:  # a file that verifies but does not parse: report, fall back
             problems.append(f"{path}: {e}")
-            warn(f"warning: skipping unreadable checkpoint {path}: {e}")
+            logger.warning("skipping unreadable checkpoint %s: %s", path, e)
     raise T2IError(f"no valid checkpoint in {root} ({len(problems)} corrupt)", hint="start without --resume")

@@ -1,14 +1,15 @@
 """Comparison report across evaluated runs: ``comparison.md`` and ``comparison.html`` (table, one bar chart per
-metric, each run's sample grid). Every number is shown with its protocol name."""
+metric, each run's sample grid; the page is ``metrics/templates/comparison.html``). Every number is shown with its
+protocol name."""
 
 from __future__ import annotations
 
-import html
 import shutil
 from pathlib import Path
 from typing import Any
 
 from t2igan.utils.io import atomic_path, atomic_write_text
+from t2igan.utils.templates import render
 
 LOWER_IS_BETTER = ("fid", "kid", "nn_")
 
@@ -77,33 +78,15 @@ def write_report(
     md = out / "comparison.md"
     atomic_write_text(md, "\n".join(lines) + "\n")
 
-    charts = [_bar_chart(m, runs, results, out) for m in names]
-    rows = "".join(
-        f"<tr><td>{html.escape(run)}</td>" + "".join(f"<td>{_fmt(r.get(m))}</td>" for m in names) + "</tr>"
-        for run, r in zip(runs, results, strict=True)
-    )
-    body = [
-        f"<table><tr><th>run</th>{''.join(f'<th>{html.escape(m)} {_direction(m)}</th>' for m in names)}</tr>"
-        f"{rows}</table>",
-        "<ul>"
-        + "".join(f"<li><code>{html.escape(m)}</code>: <code>{html.escape(protocols[m])}</code></li>" for m in names)
-        + "</ul>",
-    ]
-    body += [f'<img src="{c.name}" alt="{c.stem}">' for c in charts if c]
-    for i, (run, grid) in enumerate(zip(runs, grids or [None] * len(runs), strict=True)):
+    charts = [c.name for c in (_bar_chart(m, runs, results, out) for m in names) if c]
+    rows = []
+    for i, (run, r, grid) in enumerate(zip(runs, results, grids or [None] * len(runs), strict=True)):
+        copied = None
         if grid and Path(grid).exists():
-            dst = out / f"samples_{i}.png"
-            shutil.copyfile(grid, dst)
-            body.append(f"<h3>{html.escape(run)}</h3><img src='{dst.name}' alt='samples of {html.escape(run)}'>")
-    page = (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'><title>t2igan comparison</title><style>"
-        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;display:block;overflow-x:auto}"
-        "td,th{border:1px solid #ccc;padding:4px 8px}img{margin:6px;vertical-align:top;max-width:100%}"
-        "@media (max-width:600px){body{margin:0.5em}}</style></head><body><h1>Model comparison</h1>"
-        + "\n".join(body)
-        + "</body></html>\n"
-    )
+            copied = f"samples_{i}.png"
+            shutil.copyfile(grid, out / copied)
+        rows.append({"name": run, "cells": [_fmt(r.get(m)) for m in names], "grid": copied})
+    metrics = [{"name": m, "direction": _direction(m), "protocol": protocols[m]} for m in names]
     page_path = out / "comparison.html"
-    atomic_write_text(page_path, page)
+    atomic_write_text(page_path, render("t2igan.metrics", "comparison.html", metrics=metrics, runs=rows, charts=charts))
     return md, page_path
