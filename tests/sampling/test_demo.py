@@ -39,7 +39,14 @@ def test_demo_quick_end_to_end_and_idempotent(tmp_path, capsys, monkeypatch):
     summary = json.loads((out / "summary.json").read_text())
     # what --quick promises: 256 images at 32 px, 20 steps of batch 32, every step timed
     assert (summary["images"], summary["image_size"], summary["train_steps"]) == (256, 32, 20)
-    assert set(summary["step_times_s"]) == {"data", "encoder", "train", "figures", "evaluate"}
+    assert set(summary["step_times_s"]) == {"data", "encoder", "evaluator", "train", "figures", "evaluate"}
+    # the thread choice, the machine's other load and the training speed are recorded
+    assert summary["torch_threads"] == 1 and summary["other_processes_busy_cores"] >= 0 and summary["images_per_s"] > 0
+    # evaluated during training (every 10 steps and at the end) on validation images; the best step was exported
+    evals = summary["evaluations_during_training"]
+    assert [e["step"] for e in evals] == [10, 20] and all("-val_" in e["protocol"] for e in evals)
+    assert summary["exported_step"] == max(evals, key=lambda e: e["score"])["step"]
+    assert {"fid_evaluator", "diversity_evaluator", "style_spread"} <= set(summary["metrics"])
     assert sum(summary["step_times_s"].values()) <= summary["wall_time_s"] + 0.5
     assert summary["notes"]["data"].startswith("synthesised 256") and summary["notes"]["encoder"].startswith("trained")
     attr = summary["attribute_accuracy"]

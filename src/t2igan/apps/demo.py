@@ -73,6 +73,8 @@ class DemoState:
     figures: list[Any] = field(default_factory=list)
     attr: dict[str, Any] | None = None
     style: dict[str, Any] | None = None
+    evaluator: Any = None
+    metrics: dict[str, Any] = field(default_factory=dict)
     threads: int = 1
     busy: float = 0.0  # cores kept busy by other processes when the threads were chosen
 
@@ -136,6 +138,32 @@ def step_encoder(state: DemoState) -> None:
             f", zero-shot accuracy {zs}" if isinstance(zs, (int, float)) else ""
         )
     state.emb_key = encode_captions(state.cache, state.encoder)
+
+
+EVALUATOR_STEPS = 1200  # attribute + style heads: 99 % / R² 0.6–0.97 on held-out real images (docs/quality.md)
+
+
+def step_evaluator(state: DemoState) -> None:
+    """The attribute evaluator (docs/metrics.md), trained on the *real* images only, before the GAN: training-time
+    evaluation selects the exported checkpoint on validation images with it, and the final figures use it.
+    Reused when ``<cache>/evaluator`` was trained on this cache (where `t2igan evaluate` looks for it too)."""
+    from t2igan.metrics.evaluator import load_evaluator, train_evaluator
+
+    o = state.opts
+    ev_dir = Path(state.cache.root) / "evaluator"
+    ev = None
+    if (ev_dir / "config.json").is_file() and not o.fresh:
+        ev = load_evaluator(ev_dir)
+        if getattr(ev, "report", {}).get("cache_fingerprint") != state.cache.fingerprint:
+            ev = None
+    if ev is None:
+        steps = 20 if o.quick else EVALUATOR_STEPS
+        ev = train_evaluator(state.cache, size=o.size, steps=steps, seed=o.seed, progress=True)
+        ev.save_pretrained(ev_dir, report=ev.report, overwrite=True)
+        state.notes["evaluator"] = f"trained ({steps} steps)"
+    else:
+        state.notes["evaluator"] = "reused"
+    state.evaluator = ev
 
 
 def train_config(state: DemoState, steps: int, max_minutes: float | None = None) -> Any:
@@ -216,11 +244,19 @@ def step_train(state: DemoState, reserve: float) -> None:
         # train.max_minutes end the run on time, so the budget is used whatever the machine does meanwhile.
         steps = max(50, int(1.5 * seconds / per_step) // 10 * 10)
     cfg = train_config(state, steps, max_minutes=None if o.quick else seconds / 60)
+    # Evaluate at 60 % and 80 % of the training time and at the end; the best on the validation images is exported.
+    cfg.train.eval_minutes = [] if o.quick else [round(0.6 * seconds / 60, 2), round(0.8 * seconds / 60, 2)]
+    cfg.train.eval_every = 10 if o.quick else 0
+    cfg.train.eval_n = 32 if o.quick else 250
     logger.info(
         f"         {steps} steps × batch {cfg.train.batch_size} (≈{per_step:.2f} s/step measured, "
         f"{seconds / 60:.1f} min left for training)"
     )
-    trainer = Trainer(cfg, text_encoder=state.encoder)  # the export carries the encoder: new captions work
+    from t2igan.metrics.training_eval import EvalHook
+
+    hook = EvalHook.for_trainer_config(cfg)
+    # the export carries the encoder (new captions work) and is the best evaluated checkpoint
+    trainer = Trainer(cfg, text_encoder=state.encoder, callbacks=[hook] if hook else [])
     summary = trainer.fit()
     if summary.get("stopped"):  # SIGTERM / Ctrl-C: the trainer checkpointed; nothing to show yet
         logger.info(
@@ -229,6 +265,7 @@ def step_train(state: DemoState, reserve: float) -> None:
         raise KeyboardInterrupt
     state.train_summary = {
         **summary,
+        "evaluations": hook.records if hook else [],
         "steps_planned": steps,
         "batch_size": cfg.train.batch_size,
         "epochs": round(trainer.step * cfg.train.batch_size / len(trainer.dataset), 1),
@@ -283,26 +320,20 @@ def step_attributes(state: DemoState) -> None:
     the score is the fraction of caption-named attributes it finds.
     """
     from t2igan.metrics.evaluate import evaluate_generator
-    from t2igan.metrics.evaluator import load_evaluator, train_evaluator
     from t2igan.sampling import T2IPipeline
 
     o = state.opts
-    ev_dir = Path(state.cache.root) / "evaluator"  # where `t2igan evaluate` looks for it too
-    ev = None
-    if (ev_dir / "config.json").is_file():
-        ev = load_evaluator(ev_dir)
-        if getattr(ev, "report", {}).get("cache_fingerprint") != state.cache.fingerprint:
-            ev = None
-    if ev is None:
-        ev = train_evaluator(state.cache, size=o.size, steps=20 if o.quick else 600, seed=o.seed, progress=True)
-        ev.save_pretrained(ev_dir, report=ev.report)
+    ev = state.evaluator
     pipe = T2IPipeline.from_pretrained(o.out / "pretrained")
 
     def generate(captions: list[str], seeds: list[int]) -> Any:
         return pipe(captions, seeds=seeds, output_type="pt", denormalize=False).images
 
     n = 32 if o.quick else 500
-    res = evaluate_generator(state.cache, generate, "attr_acc", evaluator=ev, n=n, seed=o.seed)["attr_acc"]
+    metrics = "attr_acc,fid_evaluator,diversity_evaluator,style_spread"
+    results = evaluate_generator(state.cache, generate, metrics, evaluator=ev, n=n, seed=o.seed)
+    res = results["attr_acc"]
+    state.metrics = {k: v for k, v in results.items() if k != "attr_acc"}
     seen, unseen = res["seen"]["overall"], res["unseen"]["overall"]
     ceiling = res.get("ceiling_real_heldout", {})
     pc = {k: res[k]["per_attribute"].get("petal_colour", float("nan")) for k in ("unseen", "seen")}
@@ -312,6 +343,10 @@ def step_attributes(state: DemoState) -> None:
         f"{unseen:.1%} unseen-class captions, {seen:.1%} seen-class captions (chance {res['chance']:.1%}, "
         f"evaluator on real held-out images {ceiling.get('all', float('nan')):.1%}; n={n} per split); "
         f"petal colour {pc['unseen']:.1%} / {pc['seen']:.1%} (chance {pc_chance:.1%})"
+    )
+    res["text"] += (
+        f"; FID_eval {state.metrics['fid_evaluator']['value']:.1f}, style spread across seeds "
+        f"{state.metrics['style_spread']['value']:.0%} of real"
     )
     state.attr = res
 
@@ -338,12 +373,14 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         step_data(state)
     with step(state, "encoder", "text encoder φ and caption embeddings"):
         step_encoder(state)
-    reserve = 15.0 if opts.quick else 55.0  # figures ~2 s + evaluator (trained once per data) ~30 s, measured
+    with step(state, "evaluator", "attribute evaluator on the real images"):
+        step_evaluator(state)
+    reserve = 15.0 if opts.quick else 45.0  # figures ~5 s + final evaluation (n=500 per split) ~25 s, measured
     with step(state, "train", "GAN-INT-CLS, CPU preset"):
         step_train(state, reserve)
     with step(state, "figures", "held-out samples, interpolations, loss curves"):
         step_figures(state)
-    with step(state, "evaluate", "attribute accuracy"):
+    with step(state, "evaluate", "attribute accuracy, FID_eval, style spread"):
         step_attributes(state)
     summary = make_summary(state)
     atomic_write_json(opts.out / "summary.json", summary)
@@ -376,6 +413,9 @@ def make_summary(state: DemoState) -> dict[str, Any]:
         "train_epochs": state.train_summary.get("epochs"),
         "images_per_s": state.train_summary.get("images_per_s"),
         "attribute_accuracy": state.attr,
+        "metrics": state.metrics,  # fid_evaluator, diversity_evaluator, style_spread (same protocol, n, seed)
+        "evaluations_during_training": state.train_summary.get("evaluations", []),
+        "exported_step": _exported_step(out),
         "paths": {
             "index": str(out / "index.html"),
             "pretrained": str(out / "pretrained"),
@@ -385,6 +425,11 @@ def make_summary(state: DemoState) -> dict[str, Any]:
             "losses": str(out / "losses.png"),
         },
     }
+
+
+def _exported_step(out: Path) -> int | None:
+    step = _read_json(out / "pretrained" / "model_index.json").get("step")
+    return int(step) if isinstance(step, int) else None
 
 
 def _table(summary: dict[str, Any]) -> dict[str, Any]:

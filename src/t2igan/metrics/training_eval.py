@@ -72,10 +72,14 @@ class EvalHook:
         while self._next_minute < len(self.minutes) and trainer.train_seconds >= 60 * self.minutes[self._next_minute]:
             self._next_minute += 1
             due = True
-        if trainer.step == trainer.total_steps and self.every > 0:
-            due = True  # the last step is always evaluated (it is a candidate for "best")
         if due:
             self.evaluate(trainer)
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        """The last step is always evaluated (it is a candidate for "best"), however the run ended."""
+        if self._disabled or not trainer.is_main or (self.records and self.records[-1]["step"] == trainer.step):
+            return
+        self.evaluate(trainer)
 
     # -- the evaluation -------------------------------------------------------------------------------------------
     def _setup(self, trainer: Trainer) -> bool:

@@ -60,6 +60,9 @@ class TrainerCallback(Protocol):
 
     def on_step_end(self, trainer: Trainer) -> None: ...
 
+    def on_fit_end(self, trainer: Trainer) -> None:
+        """After the last step of a run that was not interrupted, before its final checkpoint and export."""
+
 
 class BatchDataset(Protocol):
     """What the Trainer needs from a dataset (``t2igan.data.TextImageDataset`` is one)."""
@@ -300,6 +303,11 @@ class Trainer:
                     callback.on_step_end(self)
                 t_mark = time.perf_counter()
         stopped = self._stop
+        if not stopped:
+            for callback in self.callbacks:
+                end = getattr(callback, "on_fit_end", None)
+                if end is not None:
+                    end(self)
         if self.is_main:
             self._checkpoint(reason="interrupted" if stopped else "final")
             if not stopped:
