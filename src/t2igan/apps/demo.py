@@ -42,7 +42,7 @@ FULL_IMAGES = 8189  # Oxford-102's size (Reed et al. 2016)
 @dataclass
 class DemoOptions:
     out: Path = Path("runs/demo")
-    minutes: float = 10.0
+    minutes: float = 12.0
     quick: bool = False  # a tiny version (< 60 s) for tests and smoke checks
     n_images: int | None = None
     seed: int = 0
@@ -480,7 +480,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 @click.option(
     "--minutes",
     type=click.FloatRange(min=1.0),
-    default=10.0,
+    default=12.0,
     show_default=True,
     help="Wall-clock budget; training gets what the other steps leave.",
 )
