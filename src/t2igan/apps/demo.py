@@ -212,6 +212,12 @@ def calibrate(state: DemoState, n_steps: int = 6) -> float:
     return float(np.median(times[2:] if len(times) > 3 else times))
 
 
+def eval_marks(minutes: float) -> list[float]:
+    """Training minutes to evaluate at: the curve's 2, 5, 10, 30, 60, … that fit, and 60 % / 80 % of the run."""
+    curve = [m for m in (2, 5, 10, 30, 60, 120) if m < 0.95 * minutes]
+    return sorted({*curve, round(0.6 * minutes, 2), round(0.8 * minutes, 2)})
+
+
 def step_train(state: DemoState, reserve: float) -> None:
     """GAN-INT-CLS with the CPU preset, for the time that is left minus ``reserve`` seconds for the figures.
 
@@ -244,8 +250,9 @@ def step_train(state: DemoState, reserve: float) -> None:
         # train.max_minutes end the run on time, so the budget is used whatever the machine does meanwhile.
         steps = max(50, int(1.5 * seconds / per_step) // 10 * 10)
     cfg = train_config(state, steps, max_minutes=None if o.quick else seconds / 60)
-    # Evaluate at 60 % and 80 % of the training time and at the end; the best on the validation images is exported.
-    cfg.train.eval_minutes = [] if o.quick else [round(0.6 * seconds / 60, 2), round(0.8 * seconds / 60, 2)]
+    # Evaluate at 2, 5, 10, 30 … minutes (the quality curve), at 60 % and 80 % of the training time and at the end;
+    # the best on the validation images is exported.
+    cfg.train.eval_minutes = [] if o.quick else eval_marks(seconds / 60)
     cfg.train.eval_every = 10 if o.quick else 0
     cfg.train.eval_n = 32 if o.quick else 250
     logger.info(

@@ -12,6 +12,7 @@ figures in ``out/metrics.json``; it must be new, empty or an earlier DS-SJE outp
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -57,6 +58,7 @@ class SjeTrainConfig:
     lr: float = 4e-3  # Adam; the paper: RMSprop 7e-4
     lr_decay: float = 0.98  # × per epoch of training images (paper: 0.98)
     grad_clip: float = 5.0  # max global gradient norm (paper: 5)
+    precision: str = "fp32"  # fp32 | bf16 (autocast on CPUs/GPUs with native bf16; the loss stays fp32)
     flip: bool = True  # random horizontal flips of the image side
     seed: int = 0
     checkpoint_every: int = 200
@@ -68,6 +70,8 @@ class SjeTrainConfig:
         self.image_channels = tuple(int(c) for c in self.image_channels)
         if self.text_preset not in PRESETS:
             raise T2IError(f"unknown text preset {self.text_preset!r}", hint=f"choose one of {sorted(PRESETS)}")
+        if self.precision not in ("fp32", "bf16"):
+            raise T2IError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
         if self.optimizer not in ("adam", "rmsprop"):
             raise T2IError(f"optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}")
         if self.steps < 1 or self.classes_per_batch < 2 or self.images_per_class < 1:
@@ -108,6 +112,12 @@ TRAIN_PRESETS: dict[str, SjeTrainConfig] = {
 # Options that may differ between a run and its --resume: the horizon, checkpoint cadence and evaluation only.
 RESUMABLE = ("steps", "checkpoint_every", "keep_checkpoints", "eval_captions_per_class", "eval_seen_images")
 SJE_RUN_KIND = "sje-run"  # the output folder's ownership marker (utils.outputs)
+
+
+def _autocast(precision: str) -> contextlib.AbstractContextManager:
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def make_train_config(preset: str = "cpu", **overrides: Any) -> SjeTrainConfig:
@@ -294,7 +304,9 @@ def _train_sje(
                 for g in opt.param_groups:
                     g["lr"] = lr
                 x, tokens, labels = data.batch(cfg, step)
-                loss, stats = ds_sje_loss(img_enc(x), text_enc.forward_tokens(tokens), labels)
+                with _autocast(cfg.precision):
+                    img_emb, txt_emb = img_enc(x), text_enc.forward_tokens(tokens)
+                loss, stats = ds_sje_loss(img_emb.float(), txt_emb.float(), labels)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
