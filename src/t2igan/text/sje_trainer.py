@@ -36,6 +36,7 @@ from t2igan.utils.config import build_config, config_diff
 from t2igan.utils.errors import T2IError
 from t2igan.utils.io import atomic_path, atomic_write_json
 from t2igan.utils.outputs import claim_folder
+from t2igan.utils.precision import native_bf16
 from t2igan.utils.progress import progress_bar
 from t2igan.utils.seed import derive_seed
 from t2igan.utils.signals import stop_on_signals
@@ -51,14 +52,15 @@ class SjeTrainConfig:
     image_channels: tuple[int, ...] = (32, 64, 128)  # θ(v) CNN widths (one stride-2 stage each)
     image_size: int = 32  # θ(v) input size (cached images are resized)
     image_extra_conv: bool = False  # θ(v): a 3×3 conv before each stride-2 conv (5× the cost, no gain on CPU)
-    steps: int = 4000  # zero-shot top-1 on unseen classes 0.815 (800 steps: 0.67; docs/quality.md)
+    steps: int = 4000  # zero-shot top-1 on unseen classes 0.85 (800 steps: 0.67; docs/quality.md)
     classes_per_batch: int = 64  # distinct classes per minibatch (paper: 40)
     images_per_class: int = 1  # images per class per minibatch (paper: 1)
     optimizer: str = "adam"  # "adam" | "rmsprop" (paper)
     lr: float = 4e-3  # Adam; the paper: RMSprop 7e-4
     lr_decay: float = 0.98  # × per epoch of training images (paper: 0.98)
     grad_clip: float = 5.0  # max global gradient norm (paper: 5)
-    precision: str = "fp32"  # fp32 | bf16 (autocast on CPUs/GPUs with native bf16; the loss stays fp32)
+    precision: str = "auto"  # fp32 | bf16 (autocast; the loss stays fp32) | auto: bf16 where the CPU has it natively
+    #                          (1.4× faster at 4,000 steps here, zero-shot top-1 unseen 0.85 vs 0.815 fp32)
     flip: bool = True  # random horizontal flips of the image side
     seed: int = 0
     checkpoint_every: int = 200
@@ -70,8 +72,8 @@ class SjeTrainConfig:
         self.image_channels = tuple(int(c) for c in self.image_channels)
         if self.text_preset not in PRESETS:
             raise T2IError(f"unknown text preset {self.text_preset!r}", hint=f"choose one of {sorted(PRESETS)}")
-        if self.precision not in ("fp32", "bf16"):
-            raise T2IError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.precision not in ("fp32", "bf16", "auto"):
+            raise T2IError(f"precision must be fp32, bf16 or auto, got {self.precision!r}")
         if self.optimizer not in ("adam", "rmsprop"):
             raise T2IError(f"optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}")
         if self.steps < 1 or self.classes_per_batch < 2 or self.images_per_class < 1:
@@ -92,6 +94,7 @@ TRAIN_PRESETS: dict[str, SjeTrainConfig] = {
         images_per_class=1,
         optimizer="rmsprop",
         lr=7e-4,
+        precision="fp32",
     ),
     # Unit tests.
     "tiny": SjeTrainConfig(
@@ -115,7 +118,8 @@ SJE_RUN_KIND = "sje-run"  # the output folder's ownership marker (utils.outputs)
 
 
 def _autocast(precision: str) -> contextlib.AbstractContextManager:
-    if precision == "bf16":
+    """bf16 autocast of the encoders' forward (CPU training); ``auto`` where the CPU computes bf16 natively."""
+    if precision == "bf16" or (precision == "auto" and native_bf16(torch.device("cpu"))):
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from t2igan.utils.errors import T2IError
+from t2igan.utils.precision import native_bf16
 from t2igan.utils.seed import derive_seed, torch_generator
 
 if TYPE_CHECKING:
@@ -66,14 +67,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         )
     if precision != "auto":
         return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    cpu = torch.cpu
-    native = (
-        getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
-        or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
-    )
-    return "bf16" if native else "fp32"
+    return "bf16" if native_bf16(device) else "fp32"
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
