@@ -92,3 +92,25 @@ def test_loss_plot_and_smoothing(tmp_path):
     import numpy as np
 
     assert np.allclose(smooth(np.full(5, 3.0)), 3.0)
+
+
+def test_evaluator_trains_in_a_process_beside_the_text_encoder(tmp_path, monkeypatch):
+    """With two free cores the demo trains the evaluator in a one-thread process while DS-SJE trains; the result is
+    the same kind of evaluator folder, found again (not retrained) by the next run."""
+    import t2igan.apps.demo as demo_mod
+    from t2igan.data.cache import PreparedCache
+    from t2igan.data.synthetic import synthesize_cache
+
+    cache = PreparedCache.open(synthesize_cache(tmp_path / "cache", n=120, sizes=(64,)))
+    monkeypatch.setattr(demo_mod, "EVALUATOR_STEPS", 4)
+    state = demo_mod.DemoState(demo_mod.DemoOptions(out=tmp_path / "demo"))
+    state.cache, state.threads = cache, 2
+    job = demo_mod.start_evaluator(state)
+    assert job is not None
+    demo_mod.step_evaluator(state, job)
+    assert state.evaluator.report["cache_fingerprint"] == cache.fingerprint and state.evaluator.report["steps"] == 4
+    assert "beside the text encoder" in state.notes["evaluator"]
+    assert demo_mod.start_evaluator(state) is None  # reusable now: nothing to start
+    fresh = demo_mod.DemoState(demo_mod.DemoOptions(out=tmp_path / "d2", fresh=True))
+    fresh.cache, fresh.threads = cache, 1
+    assert demo_mod.start_evaluator(fresh) is None  # one free core: trained inline instead

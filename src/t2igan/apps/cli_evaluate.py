@@ -28,7 +28,7 @@ def evaluator() -> None:
     help="Output folder (default: <cache>/evaluator, where `t2igan evaluate` looks).",
 )
 @click.option("--size", default=64, show_default=True, help="Image size (one of the cache's sizes).")
-@click.option("--steps", default=700, show_default=True, help="Training steps (batch 64).")
+@click.option("--steps", default=1200, show_default=True, help="Training steps (batch 64).")
 @click.option("--width", default=24, show_default=True, help="Base channel width of the CNN.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace --out even if it is not an evaluator folder.")
