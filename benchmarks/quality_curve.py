@@ -111,18 +111,20 @@ def plot(out: Path, runs: list[Path]) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for run in runs:
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, run in enumerate(runs):
         recs = [json.loads(ln) for ln in (run / "logs" / "eval.jsonl").read_text().splitlines() if ln.strip()]
-        t = [r["train_minutes"] for r in recs]
-        axes[0].plot(t, [r["attr_unseen"] for r in recs], "o-", label=f"{run.name} unseen")
-        axes[0].plot(t, [r["attr_seen"] for r in recs], "s--", label=f"{run.name} seen")
-        axes[1].plot(t, [r["fid_evaluator"] for r in recs], "o-", label=run.name)
-        axes[2].plot(t, [r["diversity"] for r in recs], "o-", label=run.name)
+        t = [r.get("cpu_minutes", r["train_minutes"]) for r in recs]  # the CPU clock's mark when it drove the run
+        c = colours[i % len(colours)]
+        axes[0].plot(t, [r["attr_unseen"] for r in recs], "o-", color=c, label=f"{run.name} unseen")
+        axes[0].plot(t, [r["attr_seen"] for r in recs], "s--", color=c, label=f"{run.name} seen")
+        axes[1].plot(t, [r["fid_evaluator"] for r in recs], "o-", color=c, label=run.name)
+        axes[2].plot(t, [r["diversity"] for r in recs], "o-", color=c, label=run.name)
     for ax, title in zip(
         axes, ("attribute accuracy", "FID_eval (lower is better)", "same-caption diversity / real"), strict=True
     ):
         ax.set_title(title)
-        ax.set_xlabel("training minutes")
+        ax.set_xlabel("training minutes (CPU minutes for --clock cpu runs)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     axes[1].legend(fontsize=7)

@@ -8,9 +8,9 @@ channels_last. Steps are the library's lean steps (`StackGanSystem` / `StackGanP
 no EMA): fake detached for D, D frozen in the G update, real features reused for mismatched pairs, fused
 nearest-upsample + conv3×3.
 
-The authors' code measured on this machine kind (docs/results.md): Stage-I 11.1 img/s, Stage-II 0.86, StackGAN++
-0.60 (fp32). Timings on a shared machine swing with load: the JSON carries the load average at start and end —
-compare ratios measured in one run.
+Reference points (official PyTorch code on this machine kind, from issue 5): Stage-I 11.1 img/s, Stage-II 0.86,
+StackGAN++ 0.60; targets 28, 1.7, 1.5. Timings on a shared machine swing with load: the JSON carries the load
+average at start and end — compare ratios measured in one run.
 
     python benchmarks/stackgan_step.py                         # all three models, fp32 and bf16+channels_last
     python benchmarks/stackgan_step.py --models stage1 --steps 5
@@ -18,7 +18,8 @@ compare ratios measured in one run.
 
 Sharpness: on the same captions and z (CA off), the high-frequency energy — the share of spectral power above a
 quarter of the sampling frequency, i.e. above what a 2×-smaller image can hold — of Stage-II outputs vs Stage-I
-outputs bilinearly upsampled to the Stage-II size.
+outputs bilinearly upsampled to the Stage-II size; and every stage / branch at its own size against real images of
+that size (``stage_hf_shares``, ``real_hf_shares``).
 """
 
 from __future__ import annotations
@@ -158,10 +159,15 @@ def sharpness(run_dir: Path, n: int = 64, seed: int = 0) -> dict[str, Any]:
     coarse, fine = images[0], images[-1]
     up = F.interpolate(coarse, size=fine.shape[-2:], mode="bilinear", align_corners=False)
     hf_fine, hf_up = high_frequency_share(fine), high_frequency_share(up)
-    try:
-        hf_real = float(high_frequency_share(eval_real_images(run_dir, fine.shape[-1], n, seed)).mean())
-    except Exception:  # the cache may lack the size; the figure stays useful without it
-        hf_real = float("nan")
+    per_stage, real_per_size = [], []
+    for img in images:  # every stage / branch at its own size, against real images at that size
+        per_stage.append(round(float(high_frequency_share(img).mean()), 5))
+        try:
+            real = eval_real_images(run_dir, img.shape[-1], n, seed)
+            real_per_size.append(round(float(high_frequency_share(real).mean()), 5))
+        except Exception:  # the cache may lack the size; the figure stays useful without it
+            real_per_size.append(float("nan"))
+    hf_real = real_per_size[-1]
     return {
         "run": str(run_dir),
         "n_captions": int(emb.shape[0]),
@@ -171,7 +177,9 @@ def sharpness(run_dir: Path, n: int = 64, seed: int = 0) -> dict[str, Any]:
         "real_images_hf_share": round(hf_real, 5),
         "ratio": round(float(hf_fine.mean() / hf_up.mean().clamp_min(1e-12)), 2),
         "stage2_sharper_fraction": round(float((hf_fine > hf_up).float().mean()), 3),
-        "sizes": [int(images[0].shape[-1]), int(images[-1].shape[-1])],
+        "sizes": [int(x.shape[-1]) for x in images],
+        "stage_hf_shares": per_stage,
+        "real_hf_shares": real_per_size,
         "captions_example": captions[:2],
     }
 

@@ -219,7 +219,8 @@ def write_model(
                 f"generated image), n = {args.eval_n} held-out captions per split: unseen classes {unseen:.1%}, "
                 f"seen classes {seen:.1%}; the evaluator reads {metrics[next(iter(metrics))]['real images']:.1%} "
                 f"off real held-out images. GAN: {summary['step']} steps, {summary['images_per_s']} images/s. "
-                f"Text encoder: DS-SJE zero-shot top-1 on unseen classes {sje.get('zero_shot_unseen_top1')}."
+                f"Text encoder: DS-SJE zero-shot top-1 on unseen classes "
+                f"{float(sje.get('zero_shot_unseen_top1') or float('nan')):.3f}."
             ),
             "Reproduce": f"```bash\n{command}\n```",
         },

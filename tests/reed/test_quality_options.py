@@ -169,3 +169,25 @@ def test_cpu_time_budget_stops_the_run_cleanly(tiny_config, fake_dataset):
     summary = trainer.fit()
     assert summary["budget_reached"] and 0 < summary["step"] < 100000
     assert (trainer.run_dir / "pretrained" / "model_index.json").is_file()  # stopped cleanly: exported
+
+
+def test_cpu_time_budget_leaves_out_the_callbacks(tiny_config, fake_dataset):
+    """Training-time evaluation (a callback) does not use up the CPU budget: runs compare on training CPU time."""
+    import time
+
+    from t2igan.training.trainer import Trainer
+
+    class BusyCallback:
+        def on_step_end(self, trainer) -> None:
+            t0 = time.process_time()
+            while time.process_time() - t0 < 0.4:  # more than the whole budget, at every step
+                pass
+
+        def on_fit_end(self, trainer) -> None:
+            pass
+
+    trainer = Trainer(
+        tiny_config("train.steps=3", "train.max_cpu_minutes=0.005"), dataset=fake_dataset, callbacks=[BusyCallback()]
+    )
+    summary = trainer.fit()
+    assert summary["step"] == 3 and not summary["budget_reached"]

@@ -93,6 +93,12 @@ def evaluator_train(
     help="pt_inception-2015-12-05 weights (see docs/metrics.md).",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of prompts and sample seeds.")
+@click.option(
+    "--stage",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Evaluate this stage / branch of a StackGAN or StackGAN++ generator (1 = coarsest; default: the finest).",
+)
 @click.option("--batch", default=64, show_default=True)
 @click.option(
     "--report",
@@ -107,6 +113,7 @@ def evaluate(runs: tuple[Path, ...], **options: Any) -> None:
     Examples:
       t2igan evaluate runs/demo --metrics attr_acc,fid --n 500
       t2igan evaluate runs/gan runs/gan-cls runs/gan-int-cls --metrics all --report runs/compare
+      t2igan evaluate runs/sgpp --stage 2 --evaluator EVAL_128 --metrics attr_acc,fid --n 500 --report runs/sgpp/eval_b2
     """
     from t2igan.utils.optional import require
 

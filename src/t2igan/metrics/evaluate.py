@@ -88,9 +88,11 @@ def evaluate_generator(
 
 
 def record_results(run_dir: str | Path, results: dict[str, dict[str, Any]], snapshot: dict[str, Any]) -> None:
-    """Merge into ``metrics.json`` and append one JSON line to ``metrics.jsonl`` (both atomic)."""
+    """Merge into ``metrics.json`` (``metrics_stage<N>.json`` for one stage of a multi-stage generator, when the
+    snapshot names a ``stage``) and append one JSON line to ``metrics.jsonl`` (both atomic)."""
     run_dir = Path(run_dir)
-    path = run_dir / "metrics.json"
+    stage = snapshot.get("stage")
+    path = run_dir / ("metrics.json" if stage is None else f"metrics_stage{stage}.json")
     merged = json.loads(path.read_text()) if path.exists() else {}
     merged.update({k: {**v, "snapshot": snapshot.get("name")} for k, v in results.items()})
     atomic_write_json(path, merged)
@@ -187,6 +189,7 @@ def evaluate_runs(
     sje: str | Path | None = None,
     inception_weights: str | Path | None = None,
     seed: int = 0,
+    stage: int | None = None,
     batch: int = 64,
     report: str | Path | None = None,
 ) -> Evaluation:
@@ -195,8 +198,10 @@ def evaluate_runs(
     ``data``: the dataset or cache (default: ``data.cache`` of each run's config.yaml); ``evaluator``: the attribute
     evaluator folder (default ``<cache>/evaluator`` when it exists); ``sje``: a DS-SJE text encoder folder
     (``rprec_sje``, fixed across compared runs); ``inception_weights``: ``pt_inception-2015-12-05`` weights;
+    ``stage``: evaluate that stage / branch (1 = coarsest) of a StackGAN / StackGAN++ generator instead of the finest;
     ``report``: the comparison's folder (default ``default_report_dir(runs)``). Per run, this writes
-    ``metrics.json``, a line of ``metrics.jsonl`` and ``eval/samples.png`` + ``eval/samples.txt``.
+    ``metrics.json`` (``metrics_stage<N>.json`` with ``stage``), a line of ``metrics.jsonl`` and
+    ``eval/samples.png`` + ``eval/samples.txt`` (``eval_stage<N>/`` with ``stage``).
     """
     from t2igan.data.cache import open_cache
     from t2igan.metrics.evaluator import load_evaluator
@@ -229,9 +234,10 @@ def evaluate_runs(
         cache = open_cache(data_path)
         ev_dir = Path(evaluator) if evaluator is not None else Path(cache.root) / "evaluator"
         ev = load_evaluator(ev_dir) if (ev_dir / "config.json").exists() or evaluator is not None else None
-        generate, snapshot = pipeline_generate(run, cache)
+        generate, snapshot = pipeline_generate(run, cache, stage=stage)
         features = discriminator_features(run)
-        ctx = EvalContext(cache, generate, evaluator=ev, discriminator_features=features, out_dir=run / "eval", **same)
+        out_dir = run / "eval" if stage is None else run / f"eval_stage{stage}"
+        ctx = EvalContext(cache, generate, evaluator=ev, discriminator_features=features, out_dir=out_dir, **same)
         logger.info("== %s (%s)", run, snapshot["name"])
         results = run_metrics(ctx, metrics)
         for name, res in results.items():
@@ -246,7 +252,7 @@ def evaluate_runs(
                 label=run.name if run.name not in [r.label for r in out.runs] else str(run),
                 snapshot=snapshot,
                 results=results,
-                samples=_sample_grid(ctx, run / "eval"),
+                samples=_sample_grid(ctx, out_dir),
             )
         )
     out.report_md, out.report_html = write_report(

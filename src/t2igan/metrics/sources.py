@@ -29,9 +29,14 @@ def run_data_path(run_dir: str | Path) -> Path | None:
     return p if p.is_absolute() or p.exists() else (Path(run_dir) / p)
 
 
-def pipeline_generate(run_or_pretrained: Any, cache: PreparedCache | None = None) -> tuple[GenerateFn, dict[str, Any]]:
+def pipeline_generate(
+    run_or_pretrained: Any, cache: PreparedCache | None = None, stage: int | None = None
+) -> tuple[GenerateFn, dict[str, Any]]:
     """``generate(captions, seeds, caption_ids=None) -> [-1,1] tensor`` from a run folder, its pretrained folder or a
     loaded ``T2IPipeline``, and a snapshot record naming what produced the images.
+
+    ``stage``: the images of that stage / branch (1 = the coarsest) of a multi-stage generator (StackGAN,
+    StackGAN++) instead of the finest; the snapshot records it.
 
     Models trained on precomputed embeddings (no text encoder) take the caption's embedding from ``cache`` (the key
     recorded in ``text_encoder/precomputed.json``), by flat caption index when given, else by caption text.
@@ -65,9 +70,20 @@ def pipeline_generate(run_or_pretrained: Any, cache: PreparedCache | None = None
         for j, text in enumerate(cache.flat_captions):
             by_text.setdefault(text, j)
 
+    n_stages = _stage_count(pipe)
+    if stage is not None and not 1 <= stage <= n_stages:
+        raise T2IError(
+            f"stage {stage} does not exist: this generator has {n_stages} stage(s)",
+            path=pre,
+            hint=f"pass a stage from 1 to {n_stages}",
+        )
+
+    def pick(out: Any) -> torch.Tensor:
+        return out.images if stage is None or out.stages is None else out.stages[stage - 1]
+
     def generate(captions: list[str], seeds: list[int], caption_ids: list[int] | None = None) -> torch.Tensor:
         if table is None:
-            return pipe(captions, num_images_per_prompt=1, seeds=seeds, output_type="pt", denormalize=False).images
+            return pick(pipe(captions, num_images_per_prompt=1, seeds=seeds, output_type="pt", denormalize=False))
         if caption_ids is None:
             missing = [c for c in captions if c not in by_text]
             if missing:
@@ -77,19 +93,28 @@ def pipeline_generate(run_or_pretrained: Any, cache: PreparedCache | None = None
                 )
             caption_ids = [by_text[c] for c in captions]
         emb = torch.from_numpy(np.asarray(table[np.asarray(caption_ids)], dtype=np.float32))
-        return pipe(
-            captions, num_images_per_prompt=1, seeds=seeds, output_type="pt", text_embeddings=emb, denormalize=False
-        ).images
+        return pick(
+            pipe(
+                captions, num_images_per_prompt=1, seeds=seeds, output_type="pt", text_embeddings=emb, denormalize=False
+            )
+        )
 
     generate.accepts_caption_ids = True  # type: ignore[attr-defined]
     weights = pre / "generator" / "model.safetensors"
     snapshot = {"name": str(pre), "generator_sha256": sha256_file(weights)[:16] if weights.exists() else None}
     index = json.loads((pre / "model_index.json").read_text()) if (pre / "model_index.json").exists() else {}
     snapshot.update({k: index[k] for k in ("model", "variant", "step") if k in index})
+    if stage is not None:
+        snapshot["stage"] = stage
     ckpts = sorted((folder / "checkpoints").glob("step_*")) if (folder / "checkpoints").is_dir() else []
     if ckpts:
         snapshot["latest_checkpoint"] = ckpts[-1].name
     return generate, snapshot
+
+
+def _stage_count(pipe: Any) -> int:
+    """How many stages / branches the pipeline's generator draws (1 for single-stage families)."""
+    return len(getattr(pipe.generator, "image_sizes", None) or [0])
 
 
 def discriminator_features(run_dir: str | Path) -> Any:

@@ -99,7 +99,8 @@ class TrainLoopConfig:
     steps: int | None = None
     max_minutes: float | None = None  # wall-clock budget: stop cleanly (checkpoint, samples, export) when reached
     max_cpu_minutes: float | None = None  # the same in CPU time of this process (all threads): other load cannot
-    #                                       shorten it — for comparing runs on a shared machine
+    #                                       shorten it — for comparing runs on a shared machine; the training-time
+    #                                       evaluation (callbacks) is not counted, as in train_seconds
     precision: str = (
         "fp32"  # fp32 | bf16 (autocast) | fp16 (autocast + GradScaler; CUDA) | auto (native bf16, else fp32)
     )

@@ -272,7 +272,7 @@ class Trainer:
         t_mark = t_start
         budget = None if cfg.train.max_minutes is None else cfg.train.max_minutes * 60.0
         cpu_budget = None if cfg.train.max_cpu_minutes is None else cfg.train.max_cpu_minutes * 60.0
-        cpu_start = time.process_time()
+        cpu_start = time.process_time()  # the CPU budget leaves out the callbacks' (evaluation) CPU time
         budget_reached = False
         self._bad, self._ips = 0, 0.0
         with self._signals(), self._progress() as bar:
@@ -299,8 +299,10 @@ class Trainer:
                 self._after_step(last, self.batch_size / max(dt, 1e-9), bar, fixed)
                 now = time.perf_counter()
                 self.train_seconds += now - t_mark
+                cpu_mark = time.process_time()
                 for callback in self.callbacks:
                     callback.on_step_end(self)
+                cpu_start += time.process_time() - cpu_mark
                 t_mark = time.perf_counter()
         stopped = self._stop
         if not stopped:
