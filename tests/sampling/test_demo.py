@@ -114,3 +114,13 @@ def test_evaluator_trains_in_a_process_beside_the_text_encoder(tmp_path, monkeyp
     fresh = demo_mod.DemoState(demo_mod.DemoOptions(out=tmp_path / "d2", fresh=True))
     fresh.cache, fresh.threads = cache, 1
     assert demo_mod.start_evaluator(fresh) is None  # one free core: trained inline instead
+
+
+def test_eval_marks_follow_the_curve_without_near_duplicates():
+    from t2igan.apps.demo import eval_marks
+
+    # an 8.3-minute run: 60 % (4.98) is next to the 5-minute mark and is dropped; 80 % (6.64) is kept
+    assert eval_marks(8.3) == [2, 5, 6.64]
+    # an hour: the curve's 2, 5, 10, 30 and the run's 60 % / 80 %; 60 itself is the end of the run
+    assert eval_marks(60) == [2, 5, 10, 30, 36.0, 48.0]
+    assert eval_marks(1.0) == [0.6, 0.8]  # shorter than the first mark: only the run's own

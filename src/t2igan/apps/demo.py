@@ -253,9 +253,11 @@ def calibrate(state: DemoState, n_steps: int = 6) -> float:
 
 
 def eval_marks(minutes: float) -> list[float]:
-    """Training minutes to evaluate at: the curve's 2, 5, 10, 30, 60, … that fit, and 60 % / 80 % of the run."""
+    """Training minutes to evaluate at: the curve's 2, 5, 10, 30, 60, … that fit, and 60 % / 80 % of the run unless
+    a curve mark is already that close (within 10 % of the run; an evaluation costs seconds of training)."""
     curve = [m for m in (2, 5, 10, 30, 60, 120) if m < 0.95 * minutes]
-    return sorted({*curve, round(0.6 * minutes, 2), round(0.8 * minutes, 2)})
+    late = [round(f * minutes, 2) for f in (0.6, 0.8)]
+    return sorted({*curve, *(m for m in late if all(abs(m - c) >= 0.1 * minutes for c in curve))})
 
 
 def step_train(state: DemoState, reserve: float) -> None:

@@ -173,7 +173,7 @@ class AttributeEvaluator(Pretrained, nn.Module):
 
 def uint8_to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 ``[N, H, W, 3]`` → float ``[N, 3, H, W]`` in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    x = torch.from_numpy(np.array(images, dtype=np.float32)).permute(0, 3, 1, 2)  # a copy: memmaps are read-only
     return x / 127.5 - 1.0
 
 
