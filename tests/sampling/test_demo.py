@@ -124,3 +124,22 @@ def test_eval_marks_follow_the_curve_without_near_duplicates():
     # an hour: the curve's 2, 5, 10, 30 and the run's 60 % / 80 %; 60 itself is the end of the run
     assert eval_marks(60) == [2, 5, 10, 30, 36.0, 48.0]
     assert eval_marks(1.0) == [0.6, 0.8]  # shorter than the first mark: only the run's own
+
+
+def test_demo_variant_reaches_the_training_config(tmp_path):
+    """`t2igan demo --variant gan` trains that variant (the config the run records), default GAN-INT-CLS."""
+    from types import SimpleNamespace
+
+    from t2igan.apps.demo import DemoOptions, train_config
+
+    def cfg_for(**kw):
+        opts = DemoOptions(out=tmp_path / "demo", quick=True, **kw)
+        state = SimpleNamespace(opts=opts, cache=SimpleNamespace(root=tmp_path), emb_key="k", threads=1)
+        return train_config(state, steps=5)
+
+    default = cfg_for().loss
+    assert default.variant == "gan-int-cls" and default.uses_cls and default.uses_int
+    gan = cfg_for(variant="gan").loss
+    assert gan.variant == "gan" and not gan.uses_cls and not gan.uses_int
+    with pytest.raises(SystemExit):  # the CLI refuses a variant that does not exist
+        main(["demo", "--out", str(tmp_path / "d2"), "--quick", "--variant", "gan-xyz"])

@@ -1,4 +1,4 @@
-"""`t2igan demo` — the README's first command: GAN-INT-CLS (Reed et al. 2016) end to end on a CPU in ~10 minutes.
+"""`t2igan demo` — the README's first command: GAN-INT-CLS (Reed et al. 2016) end to end on a CPU in ~13 minutes.
 
     synthesise flowers → prepare cache → text encoder + caption embeddings → train GAN-INT-CLS (CPU preset)
     → held-out-caption grid, interpolation strips, loss curves, attribute accuracy → OUT/index.html
@@ -51,6 +51,7 @@ class DemoOptions:
     seed: int = 0
     fresh: bool = False  # ignore reusable data/encoder
     threads: int | None = None  # torch threads; None = every core other processes leave free (utils.cpu)
+    variant: str = "gan-int-cls"  # Reed et al.'s variant; with reed_cpu's contrastive term "gan" measured better
 
     @property
     def images(self) -> int:
@@ -218,7 +219,7 @@ def train_config(state: DemoState, steps: int, max_minutes: float | None = None)
         f"data.text_encoder={o.out / 'text_encoder'}",
         f"seed={o.seed}",
         f"train.steps={steps}",
-        "loss.variant=gan-int-cls",
+        f"loss.variant={o.variant}",
     ]
     overrides.append(f"train.threads={state.threads}")
     if max_minutes is not None:
@@ -426,7 +427,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
     with step(state, "evaluator", "attribute evaluator on the real images"):
         step_evaluator(state, job)
     reserve = 15.0 if opts.quick else 45.0  # figures ~5 s + final evaluation (n=500 per split) ~25 s, measured
-    with step(state, "train", "GAN-INT-CLS, CPU preset"):
+    with step(state, "train", f"{state.opts.variant.upper()}, CPU preset"):
         step_train(state, reserve)
     with step(state, "figures", "held-out samples, interpolations, loss curves"):
         step_figures(state)
@@ -435,11 +436,12 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
     summary = make_summary(state)
     atomic_write_json(opts.out / "summary.json", summary)
     intro = (
-        f"Trained in this run: {summary['train_steps']} steps of GAN-INT-CLS (batch "
+        f"Trained in this run: {summary['train_steps']} steps of {opts.variant.upper()} (batch "
         f"{state.train_summary.get('batch_size')}) on {opts.images} synthetic flowers, total wall time "
         f"{summary['wall_time_s']:.0f} s on this machine."
     )
     command = f"t2igan demo --out {opts.out}" + (" --quick" if opts.quick else "")
+    command += "" if opts.variant == "gan-int-cls" else f" --variant {opts.variant}"
     write_index(opts.out / "index.html", state.figures, _table(summary), intro, command)
     print_summary(summary)
     return summary
@@ -459,6 +461,7 @@ def make_summary(state: DemoState) -> dict[str, Any]:
         "notes": state.notes,
         "images": o.images,
         "image_size": o.size,
+        "variant": o.variant,
         "train_steps": state.train_summary.get("step"),
         "train_epochs": state.train_summary.get("epochs"),
         "images_per_s": state.train_summary.get("images_per_s"),
@@ -550,15 +553,30 @@ def _read_json(path: Path) -> dict[str, Any]:
     default=None,
     help="torch CPU threads (default: every core other processes leave free, measured at each step).",
 )
+@click.option(
+    "--variant",
+    type=click.Choice(["gan", "gan-cls", "gan-int", "gan-int-cls"]),
+    default="gan-int-cls",
+    show_default=True,
+    help="Reed et al.'s variant (docs/quality.md: with the recipe's contrastive term, gan scores higher per CPU-min).",
+)
 def demo(
-    out: str, minutes: float, quick: bool, n_images: int | None, seed: int, fresh: bool, threads: int | None
+    out: str,
+    minutes: float,
+    quick: bool,
+    n_images: int | None,
+    seed: int,
+    fresh: bool,
+    threads: int | None,
+    variant: str,
 ) -> None:
     """Synthesise flowers, encode captions, train GAN-INT-CLS on CPU, write OUT/index.html.
 
     \b
     Examples:
-      t2igan demo                         # ~10 min on 2 CPU cores → runs/demo/index.html
+      t2igan demo                         # ~13 min on 2 CPU cores → runs/demo/index.html
       t2igan demo --out runs/demo --minutes 20
+      t2igan demo --out runs/demo_gan --variant gan   # no GAN-CLS / GAN-INT terms (the contrastive term stays)
       t2igan demo --out /tmp/smoke --quick
     Then: t2igan sample runs/demo "this flower has five pointed red petals and a yellow center"
     """
@@ -567,5 +585,5 @@ def demo(
     # before, not after, training
     require("matplotlib", "scipy", "jinja2", extra="eval", what="t2igan demo (figures, FID)")
     opts = DemoOptions(out=Path(out), minutes=minutes, quick=quick, n_images=n_images, seed=seed, fresh=fresh)
-    opts.threads = threads
+    opts.threads, opts.variant = threads, variant
     run_demo(opts)
