@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> dict:
         torch.set_num_threads(args.threads)
     sets = [f"data.cache={args.data}", f"run_dir={args.out}", "train.progress=false", "train.tensorboard=false"]
     sets += [f"seed={args.seed}", f"train.eval_n={args.n}"]
+    if args.threads:  # else the trainer picks its own count (every free core), e.g. 2 inside a one-core taskset
+        sets.append(f"train.threads={args.threads}")
     if args.minutes and args.clock == "wall":
         sets += [f"train.eval_minutes=[{','.join(str(m) for m in args.minutes)}]", f"train.steps={args.steps or 10**7}"]
     elif args.minutes:  # CPU clock: the benchmark's own callback evaluates (train.eval_every just turns the hook on)
