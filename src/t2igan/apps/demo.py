@@ -584,6 +584,14 @@ def demo(
 
     # before, not after, training
     require("matplotlib", "scipy", "jinja2", extra="eval", what="t2igan demo (figures, FID)")
-    opts = DemoOptions(out=Path(out), minutes=minutes, quick=quick, n_images=n_images, seed=seed, fresh=fresh)
-    opts.threads, opts.variant = threads, variant
+    opts = DemoOptions(
+        out=Path(out),
+        minutes=minutes,
+        quick=quick,
+        n_images=n_images,
+        seed=seed,
+        fresh=fresh,
+        threads=threads,
+        variant=variant,
+    )
     run_demo(opts)
