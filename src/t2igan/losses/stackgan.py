@@ -13,6 +13,10 @@
 - G objective: non-saturating ``BCE(D(G(z, ĉ), μ), 1)`` (+ unconditional term) + λ·KL.
 
 All logits are pre-sigmoid; BCE-with-logits equals the release's Sigmoid + BCELoss.
+
+``kind="hinge"`` swaps every term for its hinge form (Lim & Ye 2017; Miyato et al. 2018, Eq. (17); DF-GAN Eqs. (1)–(2)):
+"label 1" in D → E[max(0, 1 − s)], "label 0" → E[max(0, 1 + s)], and G's term → −E[s]. The weights of the terms
+stay the release's.
 """
 
 from __future__ import annotations
@@ -21,9 +25,13 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "LOSS_KINDS",
     "bce_fake",
     "bce_real",
     "color_consistency_loss",
+    "d_fake_term",
+    "d_real_term",
+    "g_term",
     "generator_adv_loss",
     "kl_loss",
     "mean_covariance",
@@ -66,6 +74,24 @@ def bce_fake(logits: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits.float(), torch.zeros_like(logits, dtype=torch.float32))
 
 
+LOSS_KINDS = ("bce", "hinge")
+
+
+def d_real_term(logits: torch.Tensor, kind: str = "bce") -> torch.Tensor:
+    """D's "this is real (and matching)" term: BCE(s, 1), or the hinge E[max(0, 1 − s)]."""
+    return F.relu(1.0 - logits.float()).mean() if kind == "hinge" else bce_real(logits)
+
+
+def d_fake_term(logits: torch.Tensor, kind: str = "bce") -> torch.Tensor:
+    """D's "this is fake (or mismatched)" term: BCE(s, 0), or the hinge E[max(0, 1 + s)]."""
+    return F.relu(1.0 + logits.float()).mean() if kind == "hinge" else bce_fake(logits)
+
+
+def g_term(logits: torch.Tensor, kind: str = "bce") -> torch.Tensor:
+    """G's term for D's logit on a fake: non-saturating BCE(s, 1), or −E[s] (hinge)."""
+    return -logits.float().mean() if kind == "hinge" else bce_real(logits)
+
+
 def stackgan_d_loss(
     real: torch.Tensor,
     wrong: torch.Tensor,
@@ -73,6 +99,7 @@ def stackgan_d_loss(
     *,
     real_uncond: torch.Tensor | None = None,
     fake_uncond: torch.Tensor | None = None,
+    kind: str = "bce",
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """StackGAN D loss (eqs. 3/5 + GAN-CLS mismatch): ``real + ½(wrong + fake)``; returns ``(loss, parts)``.
 
@@ -80,11 +107,11 @@ def stackgan_d_loss(
     text) and (fake image, its text). With the Stage-II unconditional head the release averages:
     ``(real + u_real)/2 + (wrong + fake + u_fake)/3``.
     """
-    l_real, l_wrong, l_fake = bce_real(real), bce_fake(wrong), bce_fake(fake)
+    l_real, l_wrong, l_fake = d_real_term(real, kind), d_fake_term(wrong, kind), d_fake_term(fake, kind)
     parts = {"d_real": float(l_real.detach()), "d_wrong": float(l_wrong.detach()), "d_fake": float(l_fake.detach())}
     if real_uncond is None or fake_uncond is None:
         return l_real + 0.5 * (l_wrong + l_fake), parts
-    u_real, u_fake = bce_real(real_uncond), bce_fake(fake_uncond)
+    u_real, u_fake = d_real_term(real_uncond, kind), d_fake_term(fake_uncond, kind)
     parts["d_uncond"] = float((u_real + u_fake).detach())
     return (l_real + u_real) / 2.0 + (l_wrong + l_fake + u_fake) / 3.0, parts
 
@@ -98,33 +125,37 @@ def stackganpp_d_loss(
     fake_uncond: torch.Tensor,
     wrong_uncond: torch.Tensor | None = None,
     uncond_weight: float = 1.0,
+    kind: str = "bce",
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """StackGAN++ joint conditional + unconditional D loss for one branch; returns ``(loss, parts)``.
 
     Conditional: ``real + wrong + fake`` as above. Unconditional: real → 1, fake → 0, and the mismatched pair's
     image — a *real* image — → 1 (``wrong_uncond``). Unconditional mode: pass ``None`` for the conditional logits.
     """
-    u = bce_real(real_uncond) + bce_fake(fake_uncond)
+    u = d_real_term(real_uncond, kind) + d_fake_term(fake_uncond, kind)
     if wrong_uncond is not None:
-        u = u + bce_real(wrong_uncond)
+        u = u + d_real_term(wrong_uncond, kind)
     parts = {"d_uncond": float(u.detach())}
     loss = uncond_weight * u
     if real is not None and wrong is not None and fake is not None:
-        l_real, l_wrong, l_fake = bce_real(real), bce_fake(wrong), bce_fake(fake)
+        l_real, l_wrong, l_fake = d_real_term(real, kind), d_fake_term(wrong, kind), d_fake_term(fake, kind)
         loss = loss + l_real + l_wrong + l_fake
         parts.update(d_real=float(l_real.detach()), d_wrong=float(l_wrong.detach()), d_fake=float(l_fake.detach()))
     return loss, parts
 
 
 def generator_adv_loss(
-    fake: torch.Tensor | None, fake_uncond: torch.Tensor | None = None, uncond_weight: float = 1.0
+    fake: torch.Tensor | None,
+    fake_uncond: torch.Tensor | None = None,
+    uncond_weight: float = 1.0,
+    kind: str = "bce",
 ) -> torch.Tensor:
-    """Non-saturating G loss BCE(D(G(z, ĉ), μ), 1) (+ ``uncond_weight``·BCE(D_uncond(G(z, ĉ)), 1))."""
+    """Non-saturating G loss BCE(D(G(z, ĉ), μ), 1) (+ ``uncond_weight``·BCE(D_uncond(G(z, ĉ)), 1)); hinge: −E[s]."""
     terms = []
     if fake is not None:
-        terms.append(bce_real(fake))
+        terms.append(g_term(fake, kind))
     if fake_uncond is not None:
-        terms.append(uncond_weight * bce_real(fake_uncond))
+        terms.append(uncond_weight * g_term(fake_uncond, kind))
     if not terms:
         raise ValueError("generator_adv_loss needs at least one logit tensor")
     return torch.stack(terms).sum()

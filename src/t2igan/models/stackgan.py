@@ -35,6 +35,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from t2igan.models.blocks import dcgan_init
 from t2igan.utils.errors import T2IError
@@ -71,6 +72,7 @@ class StackGanConfig:
     stage1_size: int = 64
     stage2_size: int = 256
     uncond_head: bool = True  # Stage-II D's extra unconditional logit (PyTorch release)
+    d_norm: str = "batch"  # batch: BatchNorm in D (paper) | spectral: spectral norm on every D weight, no BN
     fused_upsample: bool = True  # same function, fewer FLOPs (see module docstring)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes carried with saved configs
 
@@ -90,6 +92,7 @@ class StackGanConfig:
             raise T2IError("model.stage1_size must be ≥ 16 (Stage-II encodes it ÷4)")
         if self.gf_dim < 4 or self.df_dim < 1:
             raise T2IError(f"model.gf_dim must be ≥ 4 and df_dim ≥ 1 (got {self.gf_dim}, {self.df_dim})")
+        check_d_norm(self.d_norm)
 
     @property
     def image_size(self) -> int:
@@ -125,6 +128,14 @@ PRESETS: dict[str, dict[str, Any]] = {
 def stackgan_config(preset: str | None = "paper", **params: Any) -> StackGanConfig:
     """A `StackGanConfig` from a named preset plus overrides (unknown keys or presets → `T2IError`)."""
     return StackGanConfig.from_dict({**_preset(PRESETS, preset, "StackGAN"), **params})
+
+
+D_NORMS = ("batch", "spectral")
+
+
+def check_d_norm(d_norm: str) -> None:
+    if d_norm not in D_NORMS:
+        raise T2IError(f"model.d_norm={d_norm!r} is unknown", hint=f"choose from {list(D_NORMS)}")
 
 
 def _preset(presets: dict[str, dict[str, Any]], name: str | None, family: str) -> dict[str, Any]:
@@ -257,35 +268,55 @@ class StackGanDiscriminator(nn.Module):
     Stage-I D at 64, Stage-II D at 256, and each of StackGAN++'s D_NET64/128/256.
     Heads: conditional = conv3×3(C + Ng → C) + BN + LeakyReLU, conv4×4 stride 4 → 1 on concat(features, μ tiled);
     unconditional = conv4×4 stride 4 → 1. ``condition_dim=0`` makes an unconditional-only D.
+
+    ``d_norm="spectral"``: every convolution is spectrally normalised (Miyato et al., ICLR 2018, Eq. (8):
+    W / σ(W), σ by one power iteration per step), with a bias and without BatchNorm, and keeps PyTorch's default init
+    (as SAGAN/BigGAN do). The layer shapes are the release's otherwise; only the BN layers are gone.
     """
 
-    def __init__(self, image_size: int, df_dim: int, condition_dim: int, *, uncond_head: bool) -> None:
+    def __init__(
+        self, image_size: int, df_dim: int, condition_dim: int, *, uncond_head: bool, d_norm: str = "batch"
+    ) -> None:
         super().__init__()
         if image_size < 8 or image_size & (image_size - 1):
             raise T2IError(f"discriminator image size must be a power of two ≥ 8, got {image_size}")
+        check_d_norm(d_norm)
+        sn = d_norm == "spectral"
+
+        def conv(cin: int, cout: int, k: int, stride: int, pad: int) -> nn.Module:
+            c = nn.Conv2d(cin, cout, k, stride, pad, bias=sn)
+            return spectral_norm(c) if sn else c
+
+        def norm(ch: int) -> list[nn.Module]:
+            return [] if sn else [nn.BatchNorm2d(ch)]
+
         n_down = _log2(image_size // 4)
-        layers: list[nn.Module] = [nn.Conv2d(3, df_dim, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+        layers: list[nn.Module] = [conv(3, df_dim, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
         ch = df_dim
         for _ in range(n_down - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, True)]
+            layers += [conv(ch, ch * 2, 4, 2, 1), *norm(ch * 2), nn.LeakyReLU(0.2, True)]
             ch *= 2
         while ch > 8 * df_dim:
-            layers += [conv3x3(ch, ch // 2), nn.BatchNorm2d(ch // 2), nn.LeakyReLU(0.2, inplace=True)]
+            layers += [conv(ch, ch // 2, 3, 1, 1), *norm(ch // 2), nn.LeakyReLU(0.2, inplace=True)]
             ch //= 2
         self.encode = nn.Sequential(*layers)
         self.feature_dim = ch
         self.condition_dim = condition_dim
         self.image_size = image_size
+        self.d_norm = d_norm
         self.cond_head: nn.Module | None = None
         if condition_dim > 0:
             self.cond_head = nn.Sequential(
-                conv3x3(ch + condition_dim, ch),
-                nn.BatchNorm2d(ch),
+                conv(ch + condition_dim, ch, 3, 1, 1),
+                *norm(ch),
                 nn.LeakyReLU(0.2, inplace=True),
-                nn.Conv2d(ch, 1, 4, 4),
+                spectral_norm(nn.Conv2d(ch, 1, 4, 4)) if sn else nn.Conv2d(ch, 1, 4, 4),
             )
-        self.uncond_head: nn.Module | None = nn.Conv2d(ch, 1, 4, 4) if (uncond_head or condition_dim == 0) else None
-        init_weights(self)
+        self.uncond_head: nn.Module | None = None
+        if uncond_head or condition_dim == 0:
+            self.uncond_head = spectral_norm(nn.Conv2d(ch, 1, 4, 4)) if sn else nn.Conv2d(ch, 1, 4, 4)
+        if not sn:
+            init_weights(self)
 
     def cond_logits(self, features: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
         """Matching logit ``[B]`` of image features ``[B, C, 4, 4]`` with condition μ ``[B, Ng]`` (pass μ detached)."""
@@ -313,7 +344,7 @@ def stackgan_discriminator(config: StackGanConfig) -> StackGanDiscriminator:
     Stage-II D at ``stage2_size`` (plus the unconditional logit with ``uncond_head``, as the PyTorch release)."""
     size = config.stage2_size if config.stage == 2 else config.stage1_size
     uncond = config.uncond_head and config.stage == 2
-    return StackGanDiscriminator(size, config.df_dim, config.condition_dim, uncond_head=uncond)
+    return StackGanDiscriminator(size, config.df_dim, config.condition_dim, uncond_head=uncond, d_norm=config.d_norm)
 
 
 # --------------------------------------------------------------------------------------------------- generators

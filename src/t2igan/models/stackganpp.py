@@ -31,6 +31,7 @@ from t2igan.models.stackgan import (
     UpBlock,
     _log2,
     _preset,
+    check_d_norm,
     conv3x3,
     init_weights,
 )
@@ -64,6 +65,7 @@ class StackGanPPConfig:
     branch_num: int = 3  # 64, 128, 256
     base_size: int = 64  # size of branch 0; branch i is base_size·2^i
     conditional: bool = True  # False: unconditional mode (no text)
+    d_norm: str = "batch"  # batch: BatchNorm in every D (release) | spectral: spectral norm, no BN
     fused_upsample: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -74,6 +76,7 @@ class StackGanPPConfig:
             raise T2IError(f"model.branch_num must be 1…4, got {self.branch_num}")
         if self.gf_dim < 2:
             raise T2IError(f"model.gf_dim must be ≥ 2, got {self.gf_dim}")
+        check_d_norm(self.d_norm)
 
     @property
     def image_size(self) -> int:
@@ -243,4 +246,9 @@ class StackGanPPDiscriminators(nn.ModuleList):
 
     def __init__(self, config: StackGanPPConfig) -> None:
         cond = config.condition_dim if config.conditional else 0
-        super().__init__([StackGanDiscriminator(s, config.df_dim, cond, uncond_head=True) for s in config.sizes])
+        super().__init__(
+            [
+                StackGanDiscriminator(s, config.df_dim, cond, uncond_head=True, d_norm=config.d_norm)
+                for s in config.sizes
+            ]
+        )

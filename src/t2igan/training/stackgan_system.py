@@ -15,7 +15,11 @@ One step = one D update then one G update on the same batch (Eqs. (3)/(5) then (
 - a mismatched pair is (real image, text of a *different class*): the real image's D features are reused for it;
 - optional D regularisers: R1 (``loss.r1``, lazily every ``loss.r1_every`` steps), DF-GAN's MA-GP on (x, μ)
   (``loss.ma_gp``), instance noise on every image D sees (``loss.instance_noise``, annealed);
-- optional EMA of G for sampling and export (``optim.ema``), bf16 autocast and channels_last.
+- ``loss.kind=hinge``: the hinge form of every adversarial term (with ``model.d_norm=spectral``: an SN-GAN D);
+- ``loss.ms_weight``: MSGAN's mode-seeking term (Mao et al., CVPR 2019, Eq. (3)) on a second z for half the batch's
+  captions (same text and CA noise), so that z keeps changing the image;
+- optional EMA of G for sampling and export (``optim.ema``; its BatchNorm statistics are re-estimated on fixed
+  training captions before it samples), bf16 autocast and channels_last.
 
 The batch needs images at the last stage's size (``data.size``; smaller sizes are antialiased resizes of the same
 crop) plus ``text_emb`` and ``wrong_emb``. z, ε and the instance noise come from ``step_generator(step)``, so resume is
@@ -32,7 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from t2igan.losses.gan import matching_aware_gp, r1_penalty
+from t2igan.losses.gan import matching_aware_gp, mode_seeking_loss, r1_penalty
 from t2igan.losses.stackgan import generator_adv_loss, kl_loss, stackgan_d_loss
 from t2igan.models.stackgan import (
     RETIRED_KEYS,
@@ -55,7 +59,7 @@ STACKGAN_COMMON_KEYS = frozenset(
         "optim.lr", "optim.lr_d", "optim.beta1", "optim.beta2", "optim.ema", "optim.ema_start",
         "train.precision", "train.channels_last", "model.init",
         "loss.kl_weight", "loss.r1", "loss.r1_every", "loss.ma_gp", "loss.ma_gp_power",
-        "loss.instance_noise", "loss.instance_noise_steps",
+        "loss.instance_noise", "loss.instance_noise_steps", "loss.kind", "loss.ms_weight",
     }
 )  # fmt: skip
 
@@ -159,6 +163,12 @@ class StackGanSystem(GanSystem):
     def generator_for_export(self) -> nn.Module:
         return self.G_ema if self.G_ema is not None else self.G
 
+    def refresh_generator_statistics(self, text_emb: torch.Tensor, batch_size: int = 64) -> None:
+        """Standing BatchNorm statistics of the EMA generator (`GanSystem.standing_statistics`)."""
+        if self.G_ema is not None:
+            g = self.G_ema
+            self.standing_statistics(g, text_emb, lambda z, emb, gen: g(z, emb, generator=gen), batch_size)
+
     @torch.inference_mode()
     def sample(self, z: torch.Tensor, text_emb: torch.Tensor) -> list[torch.Tensor]:
         """All stages ``[stage1, (stage2)]`` from the EMA G if kept, BN in eval mode; CA noise from a fixed seed."""
@@ -210,6 +220,7 @@ class StackGanSystem(GanSystem):
                 D.cond_logits(f_fake, mu_d),
                 real_uncond=u_real,
                 fake_uncond=D.uncond_logits(f_fake) if uncond else None,
+                kind=lc.kind,
             )
         loss_d = loss_d + d_penalties(self.cfg, real_logits, u_real, x_real, mu_real, r1_now, parts)
         if not self.optimizer_step(loss_d, self._d_params, self.opt_d, [G, D], saved):
@@ -218,9 +229,16 @@ class StackGanSystem(GanSystem):
         saved = saved_buffers(G, D)
         with frozen(D), self.autocast():
             f = D.encode(fake if noise is None else fake + noise[1])
-            adv = generator_adv_loss(D.cond_logits(f, mu_d), D.uncond_logits(f) if uncond else None)
+            adv = generator_adv_loss(D.cond_logits(f, mu_d), D.uncond_logits(f) if uncond else None, kind=lc.kind)
             kl = kl_loss(mu, logvar)
             loss_g = adv + lc.kl_weight * kl
+            if lc.ms_weight > 0:  # a second z for the first half of the batch's captions, same text and ε
+                k = max(1, b // 2)
+                z2 = randn_from(gen, self.device, k, mc.z_dim)
+                fake2 = G.generate(z2, emb[:k], [e[:k] for e in eps]).images[-1]
+                loss_ms = mode_seeking_loss(fake[:k], fake2, z[:k], z2)
+                parts["g_ms"] = float(loss_ms.detach())
+                loss_g = loss_g + lc.ms_weight * loss_ms
         logs = {"loss_d": float(loss_d.detach()), "loss_g": float(adv.detach()), "kl": float(kl.detach()), **parts}
         if self.optimizer_step(loss_g, self._g_params, self.opt_g, [G, D], saved):
             self._update_ema(step)

@@ -8,7 +8,8 @@ one G update: per branch the joint conditional + unconditional D loss (§4.2; th
 its unconditional label is "real"), Σ branches of the G loss + λ·KL (``loss.kl_weight``) + colour consistency
 between consecutive branches (§4.3, ``loss.color_lambda``; 0 = off), then the EMA of G (``optim.ema``, 0.999 in the
 release) that is sampled and exported. The D regularisers of `StackGanSystem` (R1, MA-GP, instance noise) apply to
-every branch. The batch needs images at the finest size (``data.size``); the coarser scales are antialiased resizes of
+every branch, and so do ``loss.kind=hinge`` and MSGAN's mode seeking (``loss.ms_weight``, summed over branches).
+The batch needs images at the finest size (``data.size``); the coarser scales are antialiased resizes of
 the same crop. z, ε and the instance noise come from ``step_generator(step)``, so resume is exact.
 """
 
@@ -19,6 +20,7 @@ import copy
 import torch
 from torch import nn
 
+from t2igan.losses.gan import mode_seeking_loss
 from t2igan.losses.stackgan import color_consistency_loss, generator_adv_loss, kl_loss, stackganpp_d_loss
 from t2igan.models.stackganpp import (
     RETIRED_KEYS,
@@ -84,6 +86,14 @@ class StackGanPPSystem(GanSystem):
     def generator_for_export(self) -> nn.Module:
         return self.G_ema if self.G_ema is not None else self.G
 
+    def refresh_generator_statistics(self, text_emb: torch.Tensor, batch_size: int = 64) -> None:
+        """Standing BatchNorm statistics of the EMA generator (`GanSystem.standing_statistics`)."""
+        if self.G_ema is not None:
+            g, cond = self.G_ema, self.model_config.conditional
+            self.standing_statistics(
+                g, text_emb, lambda z, emb, gen: g(z, emb if cond else None, generator=gen), batch_size
+            )
+
     @torch.inference_mode()
     def sample(self, z: torch.Tensor, text_emb: torch.Tensor | None) -> list[torch.Tensor]:
         """All branches, coarse → fine, from the EMA generator; text is ignored in unconditional mode."""
@@ -148,11 +158,12 @@ class StackGanPPSystem(GanSystem):
                         fake_uncond=D.uncond_logits(f_fake),
                         wrong_uncond=u_real,  # the mismatched pair's image is a real image: labelled "real"
                         uncond_weight=lc.uncond_weight,
+                        kind=lc.kind,
                     )
                     li = li + d_penalties(self.cfg, real_logits, u_real, x_real, mu_real, r1_now, pi)
                 else:
                     li, pi = stackganpp_d_loss(
-                        None, None, None, real_uncond=u_real, fake_uncond=D.uncond_logits(f_fake)
+                        None, None, None, real_uncond=u_real, fake_uncond=D.uncond_logits(f_fake), kind=lc.kind
                     )
                     if r1_now:  # MA-GP needs a condition; R1 acts on the unconditional logit
                         li = li + d_penalties(self.cfg, u_real, None, x_real, x_real, r1_now, pi, ma_gp=False)
@@ -167,7 +178,8 @@ class StackGanPPSystem(GanSystem):
             for i, (D, fake) in enumerate(zip(Ds, out.images, strict=True)):
                 f = D.encode(fake if noise is None else fake + noise[i][1])
                 cond = D.cond_logits(f, mu_d) if conditional else None
-                adv = adv + generator_adv_loss(cond, D.uncond_logits(f), lc.uncond_weight if conditional else 1.0)
+                w_u = lc.uncond_weight if conditional else 1.0
+                adv = adv + generator_adv_loss(cond, D.uncond_logits(f), w_u, kind=lc.kind)
             loss_g = adv
             logs: dict[str, float] = {}
             if conditional:
@@ -181,6 +193,15 @@ class StackGanPPSystem(GanSystem):
                 )
                 loss_g = loss_g + cc
                 logs["color"] = float(cc.detach())
+            if lc.ms_weight > 0:  # MSGAN on every branch: a second z for half the batch, same text and ε
+                k = max(1, b // 2)
+                z2 = randn_from(gen, self.device, k, mc.z_dim)
+                out2 = G.generate(z2, emb[:k] if emb is not None else None, eps[:k] if eps is not None else None)
+                ms = sum(
+                    mode_seeking_loss(f1[:k], f2, z[:k], z2) for f1, f2 in zip(out.images, out2.images, strict=True)
+                )
+                loss_g = loss_g + lc.ms_weight * ms
+                logs["g_ms"] = float(ms.detach())
         out_logs = {"loss_d": float(loss_d.detach()), "loss_g": float(adv.detach()), **logs, **parts}
         if self.optimizer_step(loss_g, self._g_params, self.opt_g, [G, Ds], saved):
             self._update_ema(step)

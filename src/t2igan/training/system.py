@@ -272,6 +272,38 @@ class GanSystem(ABC):
         """Re-estimate the BatchNorm statistics of the generator that samples and is exported, where they do not
         belong to its weights (an EMA generator whose buffers are the live G's). Default: nothing to do."""
 
+    @torch.no_grad()
+    def standing_statistics(
+        self,
+        g: nn.Module,
+        text_emb: torch.Tensor,
+        forward: Callable[[torch.Tensor, torch.Tensor, torch.Generator], Any],
+        batch_size: int = 64,
+    ) -> None:
+        """ "Standing statistics" (as BigGAN samples, Brock et al. 2019, §4): reset the running mean/var of ``g``'s
+        BatchNorm layers that train (frozen parts in eval mode, e.g. StackGAN's Stage-I, keep theirs) and recompute
+        them as the exact average over ``text_emb`` (fixed training captions), calling ``forward(z, emb, gen)`` per
+        batch with z (and any other noise) from a fixed seed. Deterministic; leaves ``g`` in eval mode."""
+        g.train()
+        norms = [m for m in g.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+        if not norms:
+            g.eval()
+            return
+        saved = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the batches below
+        gen = torch.Generator().manual_seed(derive_seed(self.cfg.seed, "standing-stats"))
+        try:
+            with self.autocast():
+                for i in range(0, len(text_emb), batch_size):
+                    emb = text_emb[i : i + batch_size].float().to(self.device)
+                    forward(torch.randn(len(emb), self.z_dim, generator=gen).to(self.device), emb, gen)
+        finally:
+            g.eval()
+            for m, mom in zip(norms, saved, strict=True):
+                m.momentum = mom
+
     def all_finite(self) -> bool:
         """True if every parameter and buffer of every net is finite (checked before any checkpoint is written)."""
         for m in self.nets().values():
