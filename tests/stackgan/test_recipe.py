@@ -1,0 +1,181 @@
+"""The StackGAN recipe options: spectral-norm D (``model.d_norm``), hinge loss (``loss.kind``), mode seeking
+(``loss.ms_weight``) and the EMA generator's standing BatchNorm statistics."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+
+from t2igan.losses.stackgan import (
+    d_fake_term,
+    d_real_term,
+    g_term,
+    generator_adv_loss,
+    stackgan_d_loss,
+    stackganpp_d_loss,
+)
+from t2igan.models.stackgan import StackGanDiscriminator, stackgan_config, stackgan_discriminator
+from t2igan.models.stackganpp import StackGanPPDiscriminators, stackganpp_config
+from t2igan.training.export import export_pretrained
+from t2igan.training.system import GanSystem, get_system_class
+from t2igan.utils.errors import T2IError
+
+CPU = torch.device("cpu")
+RECIPE = ("model.d_norm=spectral", "loss.kind=hinge", "loss.ms_weight=1", "optim.beta1=0", "optim.beta2=0.9")
+
+
+def _system(sg_config, *sets: str) -> GanSystem:
+    cfg = sg_config(*sets)
+    return get_system_class(cfg.model.name)(cfg, 12, CPU)
+
+
+def _batch(data, step: int = 0) -> dict[str, torch.Tensor]:
+    return data.batch(np.arange(8) + 8 * (step % 4), 0)
+
+
+# ------------------------------------------------------------------------------------------------ spectral-norm D
+@pytest.mark.parametrize("size", [16, 64])
+def test_spectral_discriminator_has_no_batchnorm_and_every_conv_normalised(size: int) -> None:
+    d = StackGanDiscriminator(size, 8, 6, uncond_head=True, d_norm="spectral")
+    convs = [m for m in d.modules() if isinstance(m, nn.Conv2d)]
+    assert convs and all(parametrize.is_parametrized(m, "weight") for m in convs)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in d.modules())
+    assert all(m.bias is not None for m in convs)
+    x, mu = torch.randn(3, 3, size, size), torch.randn(3, 6)
+    f = d.encode(x)
+    assert d.cond_logits(f, mu).shape == (3,) and d.uncond_logits(f).shape == (3,)
+    # the batch norm variant keeps the release's layout (BN after the first strided conv)
+    bn = StackGanDiscriminator(size, 8, 6, uncond_head=True)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in bn.modules())
+    assert not any(parametrize.is_parametrized(m) for m in bn.modules())
+
+
+def test_spectral_norm_bounds_each_layer_to_unit_gain() -> None:
+    torch.manual_seed(0)
+    d = StackGanDiscriminator(16, 8, 6, uncond_head=False, d_norm="spectral").train()
+    for _ in range(30):  # power iterations run in training-mode forward passes
+        d(torch.randn(4, 3, 16, 16), torch.randn(4, 6))
+    for m in d.modules():
+        if isinstance(m, nn.Conv2d):
+            sigma = torch.linalg.matrix_norm(m.weight.detach().flatten(1), ord=2)
+            assert sigma == pytest.approx(1.0, abs=0.05)
+
+
+def test_d_norm_flows_from_the_configs_and_bad_values_are_refused() -> None:
+    d = stackgan_discriminator(stackgan_config("tiny", d_norm="spectral"))
+    assert d.d_norm == "spectral"
+    ds = StackGanPPDiscriminators(stackganpp_config("tiny", d_norm="spectral"))
+    assert all(x.d_norm == "spectral" for x in ds)
+    with pytest.raises(T2IError, match=r"model\.d_norm='layer' is unknown"):
+        stackgan_config("tiny", d_norm="layer")
+    with pytest.raises(T2IError, match=r"model\.d_norm"):
+        stackganpp_config("tiny", d_norm="instance")
+
+
+# ------------------------------------------------------------------------------------------------ hinge terms
+def test_hinge_terms_match_their_definitions() -> None:
+    s = torch.tensor([2.0, 0.5, -0.5, -3.0])
+    assert float(d_real_term(s, "hinge")) == pytest.approx(float(F.relu(1 - s).mean()))  # (0 + .5 + 1.5 + 4) / 4
+    assert float(d_real_term(s, "hinge")) == pytest.approx(1.5)
+    assert float(d_fake_term(s, "hinge")) == pytest.approx((3 + 1.5 + 0.5 + 0) / 4)
+    assert float(g_term(s, "hinge")) == pytest.approx(0.25)
+    assert float(d_real_term(s)) == pytest.approx(float(F.binary_cross_entropy_with_logits(s, torch.ones(4))))
+    real, wrong, fake = torch.tensor([0.3, 2.0]), torch.tensor([-0.2, 0.4]), torch.tensor([1.0, -2.0])
+    loss, parts = stackgan_d_loss(real, wrong, fake, kind="hinge")
+    expected = F.relu(1 - real).mean() + 0.5 * (F.relu(1 + wrong).mean() + F.relu(1 + fake).mean())
+    assert float(loss) == pytest.approx(float(expected))
+    assert parts["d_real"] == pytest.approx(float(F.relu(1 - real).mean()))
+    u_loss, _ = stackganpp_d_loss(None, None, None, real_uncond=real, fake_uncond=fake, kind="hinge")
+    assert float(u_loss) == pytest.approx(float(F.relu(1 - real).mean() + F.relu(1 + fake).mean()))
+    assert float(generator_adv_loss(fake, real, 0.5, kind="hinge")) == pytest.approx(
+        float(-fake.mean() - 0.5 * real.mean())
+    )
+
+
+# ------------------------------------------------------------------------------------------------ system steps
+@pytest.fixture
+def stage1_dir(sg_config, tmp_path):
+    s1 = _system(sg_config, "model.name=stackgan", "data.size=16")
+    return export_pretrained(s1.generator_for_export(), tmp_path / "s1" / "pretrained", model_name="stackgan")
+
+
+@pytest.mark.parametrize("family", ["stackgan-1", "stackgan-2", "stackgan++"])
+def test_recipe_step_trains_with_mode_seeking(sg_config, blobs16, blobs32, stage1_dir, family: str) -> None:
+    sets = {
+        "stackgan-1": ["model.name=stackgan", "data.size=16"],
+        "stackgan-2": ["model.name=stackgan", "model.stage=2", f"model.stage1={stage1_dir}", "data.size=32"],
+        "stackgan++": ["model.name=stackgan++", "data.size=32"],
+    }[family]
+    data = blobs16 if family == "stackgan-1" else blobs32
+    a = _system(sg_config, *sets, *RECIPE)
+    logs = [a.train_step(_batch(data, i), i) for i in range(3)]
+    assert all(math.isfinite(v) for log in logs for v in log.values())
+    assert "nonfinite" not in logs[-1] and "g_ms" in logs[-1]
+    # the term is 1 / (mean |G(z1) − G(z2)| / mean |z1 − z2|): positive, and it changes G's update
+    assert logs[-1]["g_ms"] > 0
+    b = _system(sg_config, *sets, *RECIPE[:2], *RECIPE[3:])  # the same without mode seeking
+    for i in range(3):
+        b.train_step(_batch(data, i), i)
+    ga, gb = a.G.state_dict(), b.G.state_dict()
+    assert any(not torch.equal(ga[k], gb[k]) for k in ga if ga[k].is_floating_point())
+    # deterministic: the same config and seed give the same weights
+    c = _system(sg_config, *sets, *RECIPE)
+    for i in range(3):
+        c.train_step(_batch(data, i), i)
+    gc = c.G.state_dict()
+    assert all(torch.equal(ga[k], gc[k]) for k in ga)
+
+
+class _ZeroLogit(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :1, :1, :1] * 0.0
+
+
+def test_hinge_loss_is_what_the_step_reports(sg_config, blobs16) -> None:
+    """With loss.kind=hinge a D that scores everything 0 pays 1 per term: loss_d = 1 + ½(1 + 1) = 2 (BCE: 2·log 2)."""
+    s = _system(sg_config, "model.name=stackgan", "data.size=16", "loss.kind=hinge", "model.d_norm=spectral")
+    s.D.cond_head[-1] = _ZeroLogit()  # every conditional logit is 0
+    log = s.train_step(_batch(blobs16), 0)
+    assert log["d_real"] == pytest.approx(1.0) and log["d_fake"] == pytest.approx(1.0)
+    assert log["loss_d"] == pytest.approx(2.0) and log["loss_g"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("name", ["stackgan", "stackgan++"])
+def test_ema_generator_gets_standing_batchnorm_statistics(sg_config, blobs16, blobs32, name: str) -> None:
+    sets = ["model.name=stackgan", "data.size=16"] if name == "stackgan" else ["model.name=stackgan++", "data.size=32"]
+    data = blobs16 if name == "stackgan" else blobs32
+    s = _system(sg_config, *sets, "optim.ema=0.9")
+    for i in range(3):
+        s.train_step(_batch(data, i), i)
+    ema = s.G_ema
+    bns = [m for m in ema.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    live = [m for m in s.G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert all(torch.equal(a.running_mean, b.running_mean) for a, b in zip(bns, live, strict=True))  # copied
+    text = torch.from_numpy(data.emb[:24])
+    s.refresh_generator_statistics(text)
+    first = [m.running_mean.clone() for m in bns]
+    assert any(not torch.equal(a, b.running_mean) for a, b in zip(first, live, strict=True))
+    assert all(torch.isfinite(m.running_var).all() and m.momentum == 0.1 for m in bns)  # momentum restored
+    assert not ema.training
+    s.refresh_generator_statistics(text)  # exact average with fixed noise: the same statistics again
+    assert all(torch.equal(a, m.running_mean) for a, m in zip(first, bns, strict=True))
+
+
+def test_standing_statistics_leave_a_frozen_stage1_alone(sg_config, blobs32, stage1_dir) -> None:
+    s = _system(sg_config, "model.name=stackgan", "model.stage=2", f"model.stage1={stage1_dir}", "data.size=32",
+                "optim.ema=0.9")  # fmt: skip
+    s.train_step(_batch(blobs32), 0)
+    before = copy.deepcopy(s.G_ema.stage1.state_dict())
+    s.refresh_generator_statistics(torch.from_numpy(blobs32.emb[:16]))
+    after = s.G_ema.stage1.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    stage2_bn = next(m for m in s.G_ema.stage2.modules() if isinstance(m, nn.BatchNorm2d))
+    live_bn = next(m for m in s.G.stage2.modules() if isinstance(m, nn.BatchNorm2d))
+    assert not torch.equal(stage2_bn.running_mean, live_bn.running_mean)
