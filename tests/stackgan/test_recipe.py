@@ -179,3 +179,23 @@ def test_standing_statistics_leave_a_frozen_stage1_alone(sg_config, blobs32, sta
     stage2_bn = next(m for m in s.G_ema.stage2.modules() if isinstance(m, nn.BatchNorm2d))
     live_bn = next(m for m in s.G.stage2.modules() if isinstance(m, nn.BatchNorm2d))
     assert not torch.equal(stage2_bn.running_mean, live_bn.running_mean)
+
+
+# ------------------------------------------------------------------------------------------------ residual Stage-II
+def test_residual_stage2_starts_as_stage1_upsampled_and_learns_a_residual() -> None:
+    from t2igan.models.stackgan import StackGanGenerator
+
+    torch.manual_seed(0)
+    g = StackGanGenerator(stackgan_config("tiny", stage=2, stage2_residual=True, text_dim=12)).eval()
+    z, emb = torch.randn(3, 16), torch.randn(3, 12)
+    x1, x2 = g(z, emb)
+    up = F.interpolate(x1, size=32, mode="bilinear", align_corners=False)
+    assert x2.shape == (3, 3, 32, 32)
+    assert torch.allclose(x2, up.clamp(-0.995, 0.995), atol=1e-5)  # zero residual at init
+    # the residual conv gets gradients (it is what Stage-II learns), the paper's output does not change shape
+    x2.sum().backward()
+    assert g.stage2.to_image[0].weight.grad.abs().sum() > 0
+    g2 = StackGanGenerator(stackgan_config("tiny", stage=2, text_dim=12)).eval()
+    assert g2.stage2.to_image[0].weight.abs().sum() > 0  # the paper's Stage-II keeps its init
+    y1, y2 = g2(z, emb)
+    assert (y2 - F.interpolate(y1, size=32, mode="bilinear", align_corners=False)).abs().max() > 1e-4

@@ -13,8 +13,10 @@ ICCV 2017 (arXiv:1612.03242). Layer for layer this follows the authors' PyTorch 
   and concatenated, conv3×3 + BN + LeakyReLU, conv4×4 → logit.
 - **Stage-II** (§3.4): Stage-I frozen; its image is encoded (conv3×3, two strided convs) to 16×16×(4·GF_DIM), its own
   CA code ĉ is replicated and concatenated, conv3×3 + BN + ReLU, R_NUM residual blocks, up-blocks to 256×256;
-  trained by Eqs. (5) and (6). D: strided convs to 4×4×(32·DF_DIM), conv3×3 back to 8·DF_DIM, conditional logit
-  and (as in the PyTorch release) an unconditional logit.
+  trained by Eqs. (5) and (6). ``stage2_residual=True`` (beyond the paper; the CPU preset) makes the last conv a
+  residual on the Stage-I image: x₂ = tanh(atanh(up(x₁)) + conv(h)), with that conv zero at init, so Stage-II starts
+  as Stage-I upsampled and learns only what to add. D: strided convs to 4×4×(32·DF_DIM), conv3×3 back to 8·DF_DIM,
+  conditional logit and (as in the PyTorch release) an unconditional logit.
 
 Sizes are configurable (`stage1_size`, `stage2_size`, powers of two) so that CPU presets (e.g. 64 → 128) and tests
 (16 → 32, widths 8) use the very same classes; `PRESETS` names them (``paper`` = the release's birds settings).
@@ -73,6 +75,7 @@ class StackGanConfig:
     stage2_size: int = 256
     uncond_head: bool = True  # Stage-II D's extra unconditional logit (PyTorch release)
     d_norm: str = "batch"  # batch: BatchNorm in D (paper) | spectral: spectral norm on every D weight, no BN
+    stage2_residual: bool = False  # Stage-II draws a residual on its upsampled Stage-I image (starts as Stage-I)
     fused_upsample: bool = True  # same function, fewer FLOPs (see module docstring)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes carried with saved configs
 
@@ -255,6 +258,9 @@ class ConditioningAugmentation(nn.Module):
         return mu + eps * torch.exp(0.5 * logvar), mu, logvar
 
 
+RESIDUAL_CLAMP = 0.995  # |x| bound before atanh in the residual Stage-II output (atanh(0.995) ≈ 3.0)
+
+
 def _log2(n: int) -> int:
     return round(math.log2(n))
 
@@ -417,6 +423,9 @@ class StageIIGenerator(nn.Module):
         self.upsample = nn.Sequential(*ups)
         self.to_image = nn.Sequential(conv3x3(ch, 3), nn.Tanh())
         init_weights(self)
+        self.residual_output = config.stage2_residual
+        if self.residual_output:
+            nn.init.zeros_(self.to_image[0].weight)
 
     def forward(
         self,
@@ -430,7 +439,11 @@ class StageIIGenerator(nn.Module):
         c, mu, logvar = self.ca(text_emb, eps, generator)
         c = c.to(h.dtype)[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])
         h = self.residual(self.joint(torch.cat([c, h], dim=1)))
-        return self.to_image(self.upsample(h)), mu, logvar
+        if not self.residual_output:
+            return self.to_image(self.upsample(h)), mu, logvar
+        up = F.interpolate(stage1_image.float(), size=self.config.stage2_size, mode="bilinear", align_corners=False)
+        base = torch.atanh(up.clamp(-RESIDUAL_CLAMP, RESIDUAL_CLAMP))  # tanh⁻¹ of Stage-I's (tanh) output
+        return torch.tanh(base + self.to_image[0](self.upsample(h)).float()), mu, logvar
 
 
 @dataclass
