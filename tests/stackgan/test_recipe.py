@@ -199,3 +199,16 @@ def test_residual_stage2_starts_as_stage1_upsampled_and_learns_a_residual() -> N
     assert g2.stage2.to_image[0].weight.abs().sum() > 0  # the paper's Stage-II keeps its init
     y1, y2 = g2(z, emb)
     assert (y2 - F.interpolate(y1, size=32, mode="bilinear", align_corners=False)).abs().max() > 1e-4
+
+
+def test_stage2_colour_consistency_ties_stage2_colours_to_stage1(sg_config, blobs32, stage1_dir) -> None:
+    sets = ["model.name=stackgan", "model.stage=2", f"model.stage1={stage1_dir}", "data.size=32"]
+    on = _system(sg_config, *sets, "loss.color_lambda=10")
+    off = _system(sg_config, *sets)
+    log_on = on.train_step(_batch(blobs32), 0)
+    log_off = off.train_step(_batch(blobs32), 0)
+    assert log_on["color"] > 0 and "color" not in log_off
+    ga, gb = on.G.stage2.state_dict(), off.G.stage2.state_dict()
+    assert any(not torch.equal(ga[k], gb[k]) for k in ga if ga[k].is_floating_point())
+    with pytest.raises(T2IError, match=r"loss\.color_lambda ties Stage-II"):
+        _system(sg_config, "model.name=stackgan", "data.size=16", "loss.color_lambda=10")

@@ -208,7 +208,7 @@ def test_official_lr_decay(sg_config, name: str, every: int) -> None:
     [
         ("stackgan", "loss.variant=gan-cls"),
         ("stackgan", "train.compile=true"),
-        ("stackgan", "loss.color_lambda=50"),
+        ("stackgan", "loss.contrastive=1"),
         ("stackgan", "loss.reuse_d_fake=false"),
         ("stackgan++", "model.stage1=runs/x"),
         ("stackgan++", "loss.cls_weight=0.3"),

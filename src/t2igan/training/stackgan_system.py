@@ -16,6 +16,8 @@ One step = one D update then one G update on the same batch (Eqs. (3)/(5) then (
 - optional D regularisers: R1 (``loss.r1``, lazily every ``loss.r1_every`` steps), DF-GAN's MA-GP on (x, μ)
   (``loss.ma_gp``), instance noise on every image D sees (``loss.instance_noise``, annealed);
 - ``loss.kind=hinge``: the hinge form of every adversarial term (with ``model.d_norm=spectral``: an SN-GAN D);
+- ``loss.color_lambda`` (Stage-II): StackGAN++'s colour consistency (§4.3) between the Stage-II image and the fixed
+  Stage-I image (pixel mean and covariance per image, so the 64 px image needs no resize);
 - ``loss.ms_weight``: MSGAN's mode-seeking term (Mao et al., CVPR 2019, Eq. (3)) on a second z for half the batch's
   captions (same text and CA noise), so that z keeps changing the image;
 - optional EMA of G for sampling and export (``optim.ema``; its BatchNorm statistics are re-estimated on fixed
@@ -37,7 +39,7 @@ import torch
 from torch import nn
 
 from t2igan.losses.gan import matching_aware_gp, mode_seeking_loss, r1_penalty
-from t2igan.losses.stackgan import generator_adv_loss, kl_loss, stackgan_d_loss
+from t2igan.losses.stackgan import color_consistency_loss, generator_adv_loss, kl_loss, stackgan_d_loss
 from t2igan.models.stackgan import (
     RETIRED_KEYS,
     StackGanConfig,
@@ -52,6 +54,8 @@ from t2igan.training.init_from import init_from_pretrained
 from t2igan.training.system import GanSystem, frozen, images_at, randn_from, saved_buffers
 from t2igan.utils.errors import T2IError
 from t2igan.utils.seed import derive_seed, torch_generator
+
+COLOR_COV_RATIO = 5.0  # λ₂ = 5·λ₁ in the StackGAN++ release (COLOR_LOSS · 5 for the covariance term)
 
 # The family-specific config keys the StackGAN systems use (GanSystem.honoured_keys).
 STACKGAN_COMMON_KEYS = frozenset(
@@ -109,7 +113,7 @@ class StackGanSystem(GanSystem):
     """StackGAN Stage-I or Stage-II: CA + matching-aware GAN-CLS with the KL term."""
 
     config_class = StackGanConfig
-    honoured_keys = STACKGAN_COMMON_KEYS | {"model.stage1"}
+    honoured_keys = STACKGAN_COMMON_KEYS | {"model.stage1", "loss.color_lambda"}
 
     def __init__(self, cfg: TrainConfig, text_dim: int, device: torch.device) -> None:
         super().__init__(cfg, text_dim, device)
@@ -120,6 +124,11 @@ class StackGanSystem(GanSystem):
                 f"data.size={cfg.data.size} but Stage-{'I' * mc.stage} makes {mc.image_size}px images",
                 hint=f"set data.size={mc.image_size} (the cache needs that size: prepare_cache(..., sizes=(…, "
                 f"{mc.image_size})))",
+            )
+        if cfg.loss.color_lambda > 0 and mc.stage == 1:
+            raise T2IError(
+                "loss.color_lambda ties Stage-II's colours to Stage-I's: a Stage-I run has one stage",
+                hint="drop loss.color_lambda (or set model.stage=2)",
             )
         if cfg.model.stage1 and (mc.stage == 1 or cfg.model.init):
             raise T2IError(
@@ -232,6 +241,11 @@ class StackGanSystem(GanSystem):
             adv = generator_adv_loss(D.cond_logits(f, mu_d), D.uncond_logits(f) if uncond else None, kind=lc.kind)
             kl = kl_loss(mu, logvar)
             loss_g = adv + lc.kl_weight * kl
+            if lc.color_lambda > 0:  # StackGAN++ §4.3 between Stage-I (upsampled, fixed) and Stage-II
+                coarse = out.images[0].detach()
+                cc = color_consistency_loss(fake, coarse, lc.color_lambda, COLOR_COV_RATIO * lc.color_lambda)
+                parts["color"] = float(cc.detach())
+                loss_g = loss_g + cc
             if lc.ms_weight > 0:  # a second z for the first half of the batch's captions, same text and ε
                 k = max(1, b // 2)
                 z2 = randn_from(gen, self.device, k, mc.z_dim)

@@ -32,12 +32,10 @@ from t2igan.models.stackganpp import (
 from t2igan.training.config import TrainConfig
 from t2igan.training.ema import ema_decay_at, update_ema
 from t2igan.training.init_from import init_from_pretrained
-from t2igan.training.stackgan_system import STACKGAN_COMMON_KEYS, architecture, d_penalties
+from t2igan.training.stackgan_system import COLOR_COV_RATIO, STACKGAN_COMMON_KEYS, architecture, d_penalties
 from t2igan.training.system import GanSystem, frozen, images_at, randn_from, saved_buffers
 from t2igan.utils.errors import T2IError
 from t2igan.utils.seed import derive_seed, torch_generator
-
-COLOR_COV_RATIO = 5.0  # λ₂ = 5·λ₁ in the release (COLOR_LOSS · 5 for the covariance term)
 
 
 class StackGanPPSystem(GanSystem):
