@@ -212,3 +212,30 @@ def test_stage2_colour_consistency_ties_stage2_colours_to_stage1(sg_config, blob
     assert any(not torch.equal(ga[k], gb[k]) for k in ga if ga[k].is_floating_point())
     with pytest.raises(T2IError, match=r"loss\.color_lambda ties Stage-II"):
         _system(sg_config, "model.name=stackgan", "data.size=16", "loss.color_lambda=10")
+
+
+def test_stage2_discriminator_can_condition_on_the_frozen_stage1_mu(sg_config, blobs32, stage1_dir) -> None:
+    sets = ["model.name=stackgan", "model.stage=2", f"model.stage1={stage1_dir}", "data.size=32"]
+    for flag in (True, False):
+        s = _system(sg_config, *sets, f"loss.d_on_stage1_mu={str(flag).lower()}")
+        seen: list[torch.Tensor] = []
+        original = s.D.cond_logits
+
+        def spy(features: torch.Tensor, mu: torch.Tensor, _orig=original, _seen=seen) -> torch.Tensor:
+            _seen.append(mu.detach().clone())
+            return _orig(features, mu)
+
+        s.D.cond_logits = spy  # type: ignore[method-assign]
+        batch = _batch(blobs32)
+        s.train_step(batch, 0)
+        ca = s.G.stage1.ca if flag else None
+        with torch.no_grad():
+            mu1 = s.G.stage1.ca(batch["text_emb"])[1]
+            wrong1 = s.G.stage1.ca(batch["wrong_emb"])[1]
+        # real/right, real/wrong, fake/right in the D step; fake/right in the G step
+        assert len(seen) == 4
+        matches = [torch.allclose(m, mu1, atol=1e-6) for m in (seen[0], seen[2], seen[3])]
+        assert all(matches) if ca is not None else not any(matches)
+        assert torch.allclose(seen[1], wrong1, atol=1e-6) == flag
+    with pytest.raises(T2IError, match=r"loss\.d_on_stage1_mu is a Stage-II setting"):
+        _system(sg_config, "model.name=stackgan", "data.size=16", "loss.d_on_stage1_mu=true")

@@ -70,6 +70,7 @@ class LossConfig:
     r1_every: int = 1  # lazy R1 (StyleGAN2): applied every k D steps, scaled by k
     instance_noise: float = 0.0  # σ of N(0, σ²) added to every image D sees (real and fake); 0 = off
     instance_noise_steps: int = 0  # σ falls linearly to 0 over this many steps; 0 = constant
+    d_on_stage1_mu: bool = False  # StackGAN Stage-II: D conditions on the frozen Stage-I CA's μ₀, not Stage-II's μ
 
     @property
     def uses_cls(self) -> bool:

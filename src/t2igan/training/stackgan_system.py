@@ -18,6 +18,9 @@ One step = one D update then one G update on the same batch (Eqs. (3)/(5) then (
 - ``loss.kind=hinge``: the hinge form of every adversarial term (with ``model.d_norm=spectral``: an SN-GAN D);
 - ``loss.color_lambda`` (Stage-II): StackGAN++'s colour consistency (§4.3) between the Stage-II image and the fixed
   Stage-I image (pixel mean and covariance per image, so the 64 px image needs no resize);
+- ``loss.d_on_stage1_mu`` (Stage-II): D conditions on the frozen Stage-I CA's μ₀ instead of Stage-II's own μ. When
+  Stage-II's G draws everything from the Stage-I image and ignores its own code, the KL term drives that μ to 0 for
+  every text (measured: KL → 0.000 within 1,000 steps) and D's conditional head then sees no text at all;
 - ``loss.ms_weight``: MSGAN's mode-seeking term (Mao et al., CVPR 2019, Eq. (3)) on a second z for half the batch's
   captions (same text and CA noise), so that z keeps changing the image;
 - optional EMA of G for sampling and export (``optim.ema``; its BatchNorm statistics are re-estimated on fixed
@@ -113,7 +116,7 @@ class StackGanSystem(GanSystem):
     """StackGAN Stage-I or Stage-II: CA + matching-aware GAN-CLS with the KL term."""
 
     config_class = StackGanConfig
-    honoured_keys = STACKGAN_COMMON_KEYS | {"model.stage1", "loss.color_lambda"}
+    honoured_keys = STACKGAN_COMMON_KEYS | {"model.stage1", "loss.color_lambda", "loss.d_on_stage1_mu"}
 
     def __init__(self, cfg: TrainConfig, text_dim: int, device: torch.device) -> None:
         super().__init__(cfg, text_dim, device)
@@ -125,6 +128,8 @@ class StackGanSystem(GanSystem):
                 hint=f"set data.size={mc.image_size} (the cache needs that size: prepare_cache(..., sizes=(…, "
                 f"{mc.image_size})))",
             )
+        if cfg.loss.d_on_stage1_mu and mc.stage == 1:
+            raise T2IError("loss.d_on_stage1_mu is a Stage-II setting", hint="drop it (or set model.stage=2)")
         if cfg.loss.color_lambda > 0 and mc.stage == 1:
             raise T2IError(
                 "loss.color_lambda ties Stage-II's colours to Stage-I's: a Stage-I run has one stage",
@@ -210,9 +215,12 @@ class StackGanSystem(GanSystem):
         with self.autocast():
             out = G.generate(z, emb, eps)
             fake, mu, logvar = out.images[-1], out.mus[-1], out.logvars[-1]
+            d_ca = self.trained_g.ca
             mu_d = mu.detach()
+            if lc.d_on_stage1_mu:  # a fixed function of the text that the KL term cannot wash out
+                d_ca, mu_d = G.stage1.ca, out.mus[0].detach()
             with torch.no_grad():
-                mu_wrong = self.trained_g.ca(wrong_emb)[1]
+                mu_wrong = d_ca(wrong_emb)[1]
             # --- D update: real + ½(wrong + fake) (Eqs. (3)/(5) with the mismatched pair), fake detached
             x_real = real if noise is None else real + noise[0]
             x_fake = fake.detach() if noise is None else fake.detach() + noise[1]
