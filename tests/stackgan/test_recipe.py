@@ -97,6 +97,9 @@ def test_hinge_terms_match_their_definitions() -> None:
     assert float(generator_adv_loss(fake, real, 0.5, kind="hinge")) == pytest.approx(
         float(-fake.mean() - 0.5 * real.mean())
     )
+    for term in (d_real_term, d_fake_term, g_term):
+        with pytest.raises(ValueError, match="unknown loss kind 'hinj'"):
+            term(s, "hinj")
 
 
 # ------------------------------------------------------------------------------------------------ system steps

@@ -25,7 +25,6 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "LOSS_KINDS",
     "bce_fake",
     "bce_real",
     "color_consistency_loss",
@@ -74,22 +73,25 @@ def bce_fake(logits: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits.float(), torch.zeros_like(logits, dtype=torch.float32))
 
 
-LOSS_KINDS = ("bce", "hinge")
+def _is_hinge(kind: str) -> bool:
+    if kind not in ("bce", "hinge"):
+        raise ValueError(f"unknown loss kind {kind!r}: use 'bce' or 'hinge'")
+    return kind == "hinge"
 
 
 def d_real_term(logits: torch.Tensor, kind: str = "bce") -> torch.Tensor:
     """D's "this is real (and matching)" term: BCE(s, 1), or the hinge E[max(0, 1 − s)]."""
-    return F.relu(1.0 - logits.float()).mean() if kind == "hinge" else bce_real(logits)
+    return F.relu(1.0 - logits.float()).mean() if _is_hinge(kind) else bce_real(logits)
 
 
 def d_fake_term(logits: torch.Tensor, kind: str = "bce") -> torch.Tensor:
     """D's "this is fake (or mismatched)" term: BCE(s, 0), or the hinge E[max(0, 1 + s)]."""
-    return F.relu(1.0 + logits.float()).mean() if kind == "hinge" else bce_fake(logits)
+    return F.relu(1.0 + logits.float()).mean() if _is_hinge(kind) else bce_fake(logits)
 
 
 def g_term(logits: torch.Tensor, kind: str = "bce") -> torch.Tensor:
     """G's term for D's logit on a fake: non-saturating BCE(s, 1), or −E[s] (hinge)."""
-    return -logits.float().mean() if kind == "hinge" else bce_real(logits)
+    return -logits.float().mean() if _is_hinge(kind) else bce_real(logits)
 
 
 def stackgan_d_loss(

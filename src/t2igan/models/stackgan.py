@@ -288,10 +288,10 @@ class StackGanDiscriminator(nn.Module):
             raise T2IError(f"discriminator image size must be a power of two ≥ 8, got {image_size}")
         check_d_norm(d_norm)
         sn = d_norm == "spectral"
+        wrap = spectral_norm if sn else (lambda m: m)
 
         def conv(cin: int, cout: int, k: int, stride: int, pad: int) -> nn.Module:
-            c = nn.Conv2d(cin, cout, k, stride, pad, bias=sn)
-            return spectral_norm(c) if sn else c
+            return wrap(nn.Conv2d(cin, cout, k, stride, pad, bias=sn))  # the release's convs have no bias
 
         def norm(ch: int) -> list[nn.Module]:
             return [] if sn else [nn.BatchNorm2d(ch)]
@@ -316,11 +316,11 @@ class StackGanDiscriminator(nn.Module):
                 conv(ch + condition_dim, ch, 3, 1, 1),
                 *norm(ch),
                 nn.LeakyReLU(0.2, inplace=True),
-                spectral_norm(nn.Conv2d(ch, 1, 4, 4)) if sn else nn.Conv2d(ch, 1, 4, 4),
+                wrap(nn.Conv2d(ch, 1, 4, 4)),
             )
         self.uncond_head: nn.Module | None = None
         if uncond_head or condition_dim == 0:
-            self.uncond_head = spectral_norm(nn.Conv2d(ch, 1, 4, 4)) if sn else nn.Conv2d(ch, 1, 4, 4)
+            self.uncond_head = wrap(nn.Conv2d(ch, 1, 4, 4))
         if not sn:
             init_weights(self)
 

@@ -99,14 +99,6 @@ class ReedSystem(GanSystem):
     def generator_for_export(self) -> nn.Module:
         return self.G_ema if self.G_ema is not None else self.G
 
-    def refresh_generator_statistics(self, text_emb: torch.Tensor, batch_size: int = 64) -> None:
-        """Standing BatchNorm statistics of the EMA generator (`GanSystem.standing_statistics`): its running mean/var
-        are the live G's, which belong to other weights. Measured on the synthetic flowers it lowered FID_eval from
-        133 to 117 for the same weights (docs/quality.md)."""
-        if self.G_ema is not None:
-            g = self.G_ema
-            self.standing_statistics(g, text_emb, lambda z, emb, _gen: g(z, emb), batch_size)
-
     @torch.inference_mode()
     def sample(self, z: torch.Tensor, text_emb: torch.Tensor) -> torch.Tensor:
         """Images from the EMA generator if enabled, else G, in eval mode (BatchNorm running statistics)."""

@@ -177,11 +177,8 @@ class StackGanSystem(GanSystem):
     def generator_for_export(self) -> nn.Module:
         return self.G_ema if self.G_ema is not None else self.G
 
-    def refresh_generator_statistics(self, text_emb: torch.Tensor, batch_size: int = 64) -> None:
-        """Standing BatchNorm statistics of the EMA generator (`GanSystem.standing_statistics`)."""
-        if self.G_ema is not None:
-            g = self.G_ema
-            self.standing_statistics(g, text_emb, lambda z, emb, gen: g(z, emb, generator=gen), batch_size)
+    def generator_call(self, g: nn.Module, z: torch.Tensor, text_emb: torch.Tensor, gen: torch.Generator) -> Any:
+        return g(z, text_emb, generator=gen)  # CA noise from ``gen`` too
 
     @torch.inference_mode()
     def sample(self, z: torch.Tensor, text_emb: torch.Tensor) -> list[torch.Tensor]:

@@ -16,6 +16,7 @@ the same crop. z, ε and the instance noise come from ``step_generator(step)``, 
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 from torch import nn
@@ -84,13 +85,8 @@ class StackGanPPSystem(GanSystem):
     def generator_for_export(self) -> nn.Module:
         return self.G_ema if self.G_ema is not None else self.G
 
-    def refresh_generator_statistics(self, text_emb: torch.Tensor, batch_size: int = 64) -> None:
-        """Standing BatchNorm statistics of the EMA generator (`GanSystem.standing_statistics`)."""
-        if self.G_ema is not None:
-            g, cond = self.G_ema, self.model_config.conditional
-            self.standing_statistics(
-                g, text_emb, lambda z, emb, gen: g(z, emb if cond else None, generator=gen), batch_size
-            )
+    def generator_call(self, g: nn.Module, z: torch.Tensor, text_emb: torch.Tensor, gen: torch.Generator) -> Any:
+        return g(z, text_emb if self.model_config.conditional else None, generator=gen)  # CA noise from ``gen`` too
 
     @torch.inference_mode()
     def sample(self, z: torch.Tensor, text_emb: torch.Tensor | None) -> list[torch.Tensor]:

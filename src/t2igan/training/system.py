@@ -127,6 +127,8 @@ class GanSystem(ABC):
     honoured_keys: ClassVar[frozenset[str]] = frozenset()
     # Image sizes the system needs in a batch; None = just `data.size` (batch["image"]).
     image_sizes: ClassVar[tuple[int, ...] | None] = None
+    # The EMA generator that samples and is exported, if the family keeps one (`refresh_generator_statistics`).
+    G_ema: nn.Module | None = None
 
     def __init__(self, cfg: TrainConfig, text_dim: int, device: torch.device) -> None:
         check_config(cfg, self.honoured_keys)
@@ -268,37 +270,36 @@ class GanSystem(ABC):
             return lc.instance_noise
         return lc.instance_noise * max(0.0, 1.0 - step / lc.instance_noise_steps)
 
-    def refresh_generator_statistics(self, text_emb: torch.Tensor) -> None:  # noqa: B027 - optional hook
-        """Re-estimate the BatchNorm statistics of the generator that samples and is exported, where they do not
-        belong to its weights (an EMA generator whose buffers are the live G's). Default: nothing to do."""
+    def generator_call(self, g: nn.Module, z: torch.Tensor, text_emb: torch.Tensor, gen: torch.Generator) -> Any:
+        """Run the sampling generator ``g`` once for `refresh_generator_statistics`; ``gen`` supplies any noise
+        besides z (e.g. StackGAN's CA noise). Default: ``g(z, text_emb)``."""
+        return g(z, text_emb)
 
     @torch.no_grad()
-    def standing_statistics(
-        self,
-        g: nn.Module,
-        text_emb: torch.Tensor,
-        forward: Callable[[torch.Tensor, torch.Tensor, torch.Generator], Any],
-        batch_size: int = 64,
-    ) -> None:
-        """ "Standing statistics" (as BigGAN samples, Brock et al. 2019, §4): reset the running mean/var of ``g``'s
-        BatchNorm layers that train (frozen parts in eval mode, e.g. StackGAN's Stage-I, keep theirs) and recompute
-        them as the exact average over ``text_emb`` (fixed training captions), calling ``forward(z, emb, gen)`` per
-        batch with z (and any other noise) from a fixed seed. Deterministic; leaves ``g`` in eval mode."""
+    def refresh_generator_statistics(self, text_emb: torch.Tensor, batch_size: int = 64) -> None:
+        """ "Standing statistics" of the EMA generator ``self.G_ema`` (as BigGAN samples, Brock et al. 2019, §4): its
+        BatchNorm running mean/var are the live G's, which belong to other weights. Reset those of its layers that
+        train (frozen parts in eval mode, e.g. StackGAN's Stage-I, keep theirs) and recompute them as the exact average
+        over ``text_emb`` (fixed training captions), with z and any other noise from a fixed seed. Deterministic;
+        leaves the EMA generator in eval mode; nothing to do without one. Measured on the synthetic flowers (Reed) it
+        lowered FID_eval from 133 to 117 for the same weights (docs/quality.md)."""
+        g = self.G_ema
+        if g is None:
+            return
         g.train()
         norms = [m for m in g.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
-        if not norms:
-            g.eval()
-            return
         saved = [m.momentum for m in norms]
         for m in norms:
             m.reset_running_stats()
             m.momentum = None  # cumulative average over the batches below
         gen = torch.Generator().manual_seed(derive_seed(self.cfg.seed, "standing-stats"))
         try:
-            with self.autocast():
-                for i in range(0, len(text_emb), batch_size):
-                    emb = text_emb[i : i + batch_size].float().to(self.device)
-                    forward(torch.randn(len(emb), self.z_dim, generator=gen).to(self.device), emb, gen)
+            if norms:
+                with self.autocast():
+                    for i in range(0, len(text_emb), batch_size):
+                        emb = text_emb[i : i + batch_size].float().to(self.device)
+                        z = torch.randn(len(emb), self.z_dim, generator=gen).to(self.device)
+                        self.generator_call(g, z, emb, gen)
         finally:
             g.eval()
             for m, mom in zip(norms, saved, strict=True):

@@ -484,7 +484,7 @@ class Trainer:
 
     def refresh_generator_statistics(self, n: int = 1024) -> None:
         """Let the system re-estimate its sampling generator's BatchNorm statistics on ``n`` fixed training
-        captions (before evaluations, sample grids and the export; see ``ReedSystem.refresh_generator_statistics``)."""
+        captions (before evaluations, sample grids and the export; see ``GanSystem.refresh_generator_statistics``)."""
         if self._stat_embs is None:
             idx = np.linspace(0, len(self.dataset) - 1, min(n, len(self.dataset))).round().astype(np.int64)
             self._stat_embs = self.dataset.batch(idx, 0)["text_emb"].float()
