@@ -63,6 +63,22 @@ def test_cli_dry_run(capsys, tiny_cache):
     )
     out = capsys.readouterr().out
     assert "variant: gan-int-cls" in out and "ReedGenerator" in out and "21-d text" in out
+    assert "threads: 1;" in out  # reed_tiny's train.threads: what training will use, not torch's current setting
+    main(
+        [
+            "train",
+            "-c",
+            "reed_tiny",
+            "--data",
+            str(tiny_cache.root),
+            "--set",
+            "data.embeddings=attributes-onehot",
+            "--threads",
+            "2",
+            "--dry-run",
+        ]
+    )
+    assert "threads: 2;" in capsys.readouterr().out
 
 
 def test_cli_errors_are_one_line(capsys):

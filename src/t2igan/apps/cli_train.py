@@ -301,7 +301,8 @@ def _dry_run(cfg: TrainConfig) -> None:
         click.echo(f"# data: {len(dataset)} samples, {text_dim}-d text, {spe} steps/epoch, {steps} steps")
     else:
         click.echo(f"# data: none given (--data CACHE); text_dim assumed {text_dim}")
-    click.echo(f"# torch {torch.__version__}, {torch.get_num_threads()} threads; dry run: nothing trained")
+    threads = c.train.threads or f"auto (≤ {torch.get_num_threads()})"  # the trainer applies train.threads
+    click.echo(f"# torch {torch.__version__}, threads: {threads}; dry run: nothing trained")
 
 
 def _yaml(cfg: TrainConfig) -> str:
