@@ -202,6 +202,21 @@ def test_official_lr_decay(sg_config, name: str, every: int) -> None:
     assert lrs == [(2e-4, 4e-4), (1e-4, 2e-4), (5e-5, 1e-4)]
 
 
+@pytest.mark.parametrize("name", ["stackgan", "stackgan++"])
+def test_g_warmup(sg_config, name: str) -> None:
+    """optim.g_warmup_steps: G's lr rises linearly over N steps, D's is full from step 0; the decay still applies."""
+    size = "data.size=16" if name == "stackgan" else "data.size=32"
+    sets = (f"model.name={name}", size, "optim.g_warmup_steps=4", "optim.decay_every_epochs=10", "optim.lr_d=4e-4")
+    system = _system(sg_config, *sets)
+    lrs = []
+    for step, epoch in ((0, 0.0), (1, 0.1), (3, 0.3), (9, 10.0)):
+        system.set_epoch(epoch, step)
+        lrs += [system.opt_g.param_groups[0]["lr"], system.opt_d.param_groups[0]["lr"]]
+    assert lrs == pytest.approx([5e-5, 4e-4, 1e-4, 4e-4, 2e-4, 4e-4, 1e-4, 2e-4])
+    with pytest.raises(T2IError, match="g_warmup_steps"):
+        _system(sg_config, f"model.name={name}", size, "optim.g_warmup_steps=-1")
+
+
 # ------------------------------------------------------------------------------------------- unused keys
 @pytest.mark.parametrize(
     "name, key",

@@ -91,6 +91,7 @@ class OptimConfig:
     decay_factor: float = 0.5
     ema: float = 0.0  # EMA decay of G's weights for sampling (StackGAN++: 0.999); 0 = off
     ema_start: int = 0  # steps before the EMA starts averaging (it copies G until then)
+    g_warmup_steps: int = 0  # G's lr rises linearly to `lr` over the first N steps (D at full lr); 0 = off
 
 
 @dataclass
@@ -227,6 +228,7 @@ _RANGES: dict[tuple[str, str], tuple[float, bool, float | None]] = {
     ("optim", "decay_every_epochs"): (0, True, None),
     ("optim", "decay_factor"): (0, False, None),
     ("optim", "ema_start"): (0, True, None),
+    ("optim", "g_warmup_steps"): (0, True, None),
     ("loss", "cls_weight"): (0, True, 1),
     ("loss", "int_beta"): (0, True, 1),
     ("loss", "int_weight"): (0, True, None),

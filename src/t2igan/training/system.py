@@ -87,7 +87,15 @@ def get_system_class(name: str) -> type[GanSystem]:
 _TRAINER_SECTIONS = ("data.", "train.", "debug.")
 _FAMILY_KEYS_IN_TRAINER_SECTIONS = frozenset({"train.precision", "train.channels_last", "train.compile"})
 _COMMON_KEYS = frozenset(
-    {"seed", "run_dir", "model.name", "model.preset", "optim.decay_every_epochs", "optim.decay_factor"}
+    {
+        "seed",
+        "run_dir",
+        "model.name",
+        "model.preset",
+        "optim.decay_every_epochs",
+        "optim.decay_factor",
+        "optim.g_warmup_steps",
+    }
 )
 
 
@@ -172,14 +180,21 @@ class GanSystem(ABC):
         """The RNG of one training step: a pure function of (seed, step, rank), which makes resume exact."""
         return torch_generator(derive_seed(self.cfg.seed, purpose, step, self.rank))
 
-    def set_epoch(self, epoch: float) -> None:
-        """Step-wise lr decay (Reed et al.: × 0.5 every 100 epochs), a pure function of the epoch."""
+    def set_epoch(self, epoch: float, step: int | None = None) -> None:
+        """Step-wise lr decay (Reed et al.: × 0.5 every 100 epochs), a pure function of the epoch (and step).
+
+        ``optim.g_warmup_steps = N``: G's lr is further scaled by min(1, (step + 1) / N), while D trains at its
+        full lr from the start, so that G follows the gradients of a D that has begun to learn (Adam takes steps
+        of about lr whatever the gradient's size, so an untrained D's noise moves G as far as a trained D's signal).
+        """
         o = self.cfg.optim
         factor = 1.0 if o.decay_every_epochs <= 0 else o.decay_factor ** math.floor(epoch / o.decay_every_epochs)
+        warm = 1.0 if o.g_warmup_steps <= 0 or step is None else min(1.0, (step + 1) / o.g_warmup_steps)
         for name, opt in self.optimizers().items():
-            base = o.lr_d if (name.startswith("opt_d") and o.lr_d is not None) else o.lr
+            is_d = name.startswith("opt_d")
+            base = o.lr_d if (is_d and o.lr_d is not None) else o.lr
             for group in opt.param_groups:
-                group["lr"] = base * factor
+                group["lr"] = base * factor * (warm if name.startswith("opt_g") else 1.0)
 
     def sync_grads(self, params: list[nn.Parameter]) -> None:
         if self.grad_sync is not None:

@@ -289,7 +289,7 @@ class Trainer:
                 batch = self.dataset.batch(idx, epoch)
                 if self.step in cfg.debug.nan_steps:
                     batch = {**batch, "image": torch.full_like(batch["image"], float("nan"))}
-                self.system.set_epoch(self.step / self.steps_per_epoch)
+                self.system.set_epoch(self.step / self.steps_per_epoch, self.step)
                 t0 = time.perf_counter()
                 last = self.system.train_step(batch, self.step)
                 dt = time.perf_counter() - t0
