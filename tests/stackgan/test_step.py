@@ -277,3 +277,4 @@ def test_cpu256_preset_trains_all_three_branches_within_an_hour() -> None:
     system = get_system_class(cfg.model.name)(cfg, 1024, CPU)
     assert system.model_config.sizes == [64, 128, 256] and cfg.data.size == 256
     assert cfg.train.max_minutes == 60 and len(system.Ds) == 3
+    assert cfg.train.eval_every > 0 and cfg.train.eval_select == "fid_evaluator"  # the best checkpoint is exported
