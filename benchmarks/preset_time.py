@@ -21,7 +21,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +30,11 @@ from t2igan.training.config import TrainConfig, load_config
 from t2igan.training.export import export_pretrained
 from t2igan.training.system import GanSystem, get_system_class
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stackgan_step import timed_steps
+
 TEXT_DIM = 256  # the char-CNN-RNN CPU preset's embedding size (what the presets train on)
 PRESETS = ("stackgan_stage1_cpu", "stackgan_stage2_cpu", "stackganpp_cpu256")
-
-
-def log(msg: str) -> None:
-    sys.stderr.write(f"[preset_time {time.strftime('%H:%M:%S')}] {msg}\n")
-    sys.stderr.flush()
 
 
 def build(preset: str, folder: Path) -> tuple[GanSystem, TrainConfig]:
@@ -66,15 +63,7 @@ def time_preset(preset: str, threads: int, steps: int, warmup: int) -> dict[str,
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="preset_time_") as tmp:
         system, cfg = build(preset, Path(tmp))
-        batch = random_batch(cfg)
-        times = []
-        for i in range(warmup + steps):
-            t0 = time.perf_counter()
-            system.train_step(batch, i)
-            dt = time.perf_counter() - t0
-            log(f"{preset} threads={threads} step {i}{' (warm-up)' if i < warmup else ''}: {dt:.3f} s")
-            if i >= warmup:
-                times.append(dt)
+        times = timed_steps(system, random_batch(cfg), steps, warmup, f"{preset} threads={threads}")
     med = statistics.median(times)
     return {
         "batch": cfg.train.batch_size,

@@ -91,18 +91,24 @@ def log(msg: str) -> None:
     sys.stderr.flush()
 
 
-def time_steps(model: str, variant: str, n_steps: int, warmup: int) -> list[float]:
-    system = build(model, VARIANTS[variant])
-    batch = random_batch(model, PAPER[model]["batch"])
+def timed_steps(
+    system: GanSystem, batch: dict[str, torch.Tensor], n_steps: int, warmup: int, label: str
+) -> list[float]:
+    """Seconds of each of ``n_steps`` training steps on ``batch`` after ``warmup`` untimed ones (logged to stderr)."""
     times = []
     for i in range(warmup + n_steps):
         t0 = time.perf_counter()
         system.train_step(batch, i)
         dt = time.perf_counter() - t0
-        log(f"{model} {variant} step {i} {'(warm-up) ' if i < warmup else ''}{dt:.2f} s")
+        log(f"{label} step {i} {'(warm-up) ' if i < warmup else ''}{dt:.3f} s")
         if i >= warmup:
             times.append(dt)
     return times
+
+
+def time_steps(model: str, variant: str, n_steps: int, warmup: int) -> list[float]:
+    system = build(model, VARIANTS[variant])
+    return timed_steps(system, random_batch(model, PAPER[model]["batch"]), n_steps, warmup, f"{model} {variant}")
 
 
 def throughput(models: list[str], n_steps: int, warmup: int) -> dict[str, Any]:

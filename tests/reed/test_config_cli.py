@@ -49,35 +49,12 @@ def test_unknown_model_key_and_config_round_trip(tmp_path):
 
 
 def test_cli_dry_run(capsys, tiny_cache):
-    main(
-        [
-            "train",
-            "-c",
-            "reed_tiny",
-            "--data",
-            str(tiny_cache.root),
-            "--set",
-            "data.embeddings=attributes-onehot",
-            "--dry-run",
-        ]
-    )
+    args = ["train", "-c", "reed_tiny", "--data", str(tiny_cache.root), "--set", "data.embeddings=attributes-onehot"]
+    main([*args, "--dry-run"])
     out = capsys.readouterr().out
     assert "variant: gan-int-cls" in out and "ReedGenerator" in out and "21-d text" in out
     assert "threads: 1;" in out  # reed_tiny's train.threads: what training will use, not torch's current setting
-    main(
-        [
-            "train",
-            "-c",
-            "reed_tiny",
-            "--data",
-            str(tiny_cache.root),
-            "--set",
-            "data.embeddings=attributes-onehot",
-            "--threads",
-            "2",
-            "--dry-run",
-        ]
-    )
+    main([*args, "--threads", "2", "--dry-run"])
     assert "threads: 2;" in capsys.readouterr().out
 
 
