@@ -223,7 +223,7 @@ def test_g_warmup(sg_config, name: str) -> None:
     [
         ("stackgan", "loss.variant=gan-cls"),
         ("stackgan", "train.compile=true"),
-        ("stackgan", "loss.contrastive=1"),
+        ("stackgan++", "loss.contrastive=1"),
         ("stackgan", "loss.reuse_d_fake=false"),
         ("stackgan++", "model.stage1=runs/x"),
         ("stackgan++", "loss.cls_weight=0.3"),

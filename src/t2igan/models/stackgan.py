@@ -331,6 +331,31 @@ class StackGanDiscriminator(nn.Module):
         c = mu.to(features.dtype)[:, :, None, None].expand(-1, -1, features.shape[2], features.shape[3])
         return self.cond_head(torch.cat([features, c], dim=1)).flatten()
 
+    def pair_logits(self, features: torch.Tensor, mus: torch.Tensor) -> torch.Tensor:
+        """``cond_logits`` of every (image i, condition j) pair: ``[B_img, B_cond]``, the diagonal being the usual
+        matching logits when the two batches line up. For the image-text contrastive term (XMC-GAN, Zhang et al.,
+        CVPR 2021, Eq. (2), with D's own matching logit as the score).
+
+        The head's first conv is linear in its input, so ``conv([f_i; c_j]) = conv([f_i; 0]) + conv([0; c_j]) − b``:
+        both halves are computed once (one conv call on B_img + B_cond inputs) and only the LeakyReLU and the last
+        4×4 conv run per pair. Exact for the spectral-norm D; BatchNorm (``d_norm="batch"``) would couple the pairs
+        through the batch statistics, so it is refused.
+        """
+        if self.cond_head is None:
+            raise RuntimeError("this discriminator has no conditional head (condition_dim=0)")
+        if self.d_norm != "spectral":
+            raise ValueError("pair logits need the spectral-norm D (model.d_norm=spectral): BatchNorm couples pairs")
+        first, act, last = self.cond_head
+        bi, bt = features.shape[0], mus.shape[0]
+        c, h, w = features.shape[1:]
+        tiled = mus.to(features.dtype)[:, :, None, None].expand(-1, -1, h, w)
+        img_half = torch.cat([features, features.new_zeros(bi, self.condition_dim, h, w)], dim=1)
+        txt_half = torch.cat([features.new_zeros(bt, c, h, w), tiled], dim=1)
+        both = first(torch.cat([img_half, txt_half], dim=0))
+        a, t = both[:bi], both[bi:] - first.bias.to(both.dtype)[:, None, None]
+        pre = (a[:, None] + t[None]).reshape(bi * bt, c, h, w)  # [B_img · B_cond, C, h, w]
+        return last(act(pre)).view(bi, bt)
+
     def uncond_logits(self, features: torch.Tensor) -> torch.Tensor:
         """Real/fake logit ``[B]`` regardless of text."""
         if self.uncond_head is None:

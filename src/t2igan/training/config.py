@@ -61,7 +61,8 @@ class LossConfig:
     ma_gp_power: float = 6.0  # DF-GAN: p = 6
     ms_weight: float = 0.0  # mode-seeking term weight (MSGAN, Mao et al. 2019): z must change the image; 0 = off
     contrastive: float = 0.0  # image-text contrastive weight in D (real) and G (fake) (XMC-GAN 2021); 0 = off
-    contrastive_tau: float = 0.1  # its temperature
+    # its temperature; None = the family's: 0.1 for Reed's cosine scores, 1.0 for StackGAN's D logits
+    contrastive_tau: float | None = None
     reuse_d_fake: bool = True  # G's loss uses D's fake logits of the D step (as the released Lua code does)
     kl_weight: float = 2.0  # StackGAN: λ of the CA KL term in the G losses (Eqs. (4), (6)); release 2.0
     uncond_weight: float = 1.0  # StackGAN++: weight of the unconditional D/G terms (release COEFF.UNCOND_LOSS)
@@ -235,6 +236,8 @@ _RANGES: dict[tuple[str, str], tuple[float, bool, float | None]] = {
     ("loss", "int_fraction"): (0, True, None),
     ("loss", "ma_gp"): (0, True, None),
     ("loss", "ma_gp_power"): (0, False, None),
+    ("loss", "contrastive"): (0, True, None),
+    ("loss", "contrastive_tau"): (0, False, None),
     ("train", "steps"): (1, True, None),
     ("train", "epochs"): (0, False, None),
     ("train", "max_minutes"): (0, False, None),

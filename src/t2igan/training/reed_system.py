@@ -37,6 +37,8 @@ from t2igan.training.ema import ema_decay_at, update_ema
 from t2igan.training.system import GanSystem, update_is_finite
 from t2igan.utils.errors import T2IError
 
+REED_CONTRASTIVE_TAU = 0.1  # loss.contrastive_tau's default here: XMC-GAN's temperature for cosine scores
+
 
 class ReedSystem(GanSystem):
     config_class = ReedConfig
@@ -153,11 +155,12 @@ class ReedSystem(GanSystem):
             fake_logits = self.D.head(fake_feats, h.detach())
         loss_d, parts = self.loss.d_loss(real_logits, wrong_logits, fake_logits)
         contrast = lc.contrastive > 0
+        tau = REED_CONTRASTIVE_TAU if lc.contrastive_tau is None else lc.contrastive_tau
         same = None
         if contrast:
             cls = batch.get("class_id")
             same = None if cls is None else (cls[:, None] == cls[None, :]).to(self.device)
-            c_real = contrastive_loss(self.D.match_logits(feats, h.detach(), lc.contrastive_tau), same)
+            c_real = contrastive_loss(self.D.match_logits(feats, h.detach(), tau), same)
             parts["d_contrastive"] = c_real
             loss_d = loss_d + lc.contrastive * c_real
         if gp:
@@ -186,7 +189,7 @@ class ReedSystem(GanSystem):
         loss_g = self.loss.g_loss(fake_logits)
         parts["g_adv"] = loss_g
         if contrast:  # G: each fake must match its own caption (D's weights get no gradient from this)
-            c_fake = contrastive_loss(self.D.match_logits(fake_feats, h.detach(), lc.contrastive_tau), same)
+            c_fake = contrastive_loss(self.D.match_logits(fake_feats, h.detach(), tau), same)
             parts["g_contrastive"] = c_fake
             loss_g = loss_g + lc.contrastive * c_fake
         if lc.uses_int:

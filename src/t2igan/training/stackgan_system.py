@@ -21,6 +21,9 @@ One step = one D update then one G update on the same batch (Eqs. (3)/(5) then (
 - ``loss.d_on_stage1_mu`` (Stage-II): D conditions on the frozen Stage-I CA's μ₀ instead of Stage-II's own μ. When
   Stage-II's G draws everything from the Stage-I image and ignores its own code, the KL term drives that μ to 0 for
   every text (measured: KL → 0.000 within 1,000 steps) and D's conditional head then sees no text at all;
+- ``loss.contrastive``: XMC-GAN's image-text InfoNCE (Zhang et al., CVPR 2021, Eq. (2)) with D's own matching logit
+  of every (image, caption) pair of the batch as the score (``StackGanDiscriminator.pair_logits``, ÷ τ): D on real
+  images, G on its fakes, same-class captions masked;
 - ``loss.ms_weight``: MSGAN's mode-seeking term (Mao et al., CVPR 2019, Eq. (3)) on a second z for half the batch's
   captions (same text and CA noise), so that z keeps changing the image;
 - optional EMA of G for sampling and export (``optim.ema``; its BatchNorm statistics are re-estimated on fixed
@@ -41,7 +44,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from t2igan.losses.gan import matching_aware_gp, mode_seeking_loss, r1_penalty
+from t2igan.losses.gan import contrastive_loss, matching_aware_gp, mode_seeking_loss, r1_penalty
 from t2igan.losses.stackgan import color_consistency_loss, generator_adv_loss, kl_loss, stackgan_d_loss
 from t2igan.models.stackgan import (
     RETIRED_KEYS,
@@ -58,6 +61,7 @@ from t2igan.training.system import GanSystem, frozen, images_at, randn_from, sav
 from t2igan.utils.errors import T2IError
 from t2igan.utils.seed import derive_seed, torch_generator
 
+STACKGAN_CONTRASTIVE_TAU = 1.0  # loss.contrastive_tau's default here: the scores are D's logits (hinge scale ±1)
 COLOR_COV_RATIO = 5.0  # λ₂ = 5·λ₁ in the StackGAN++ release (COLOR_LOSS · 5 for the covariance term)
 
 # The family-specific config keys the StackGAN systems use (GanSystem.honoured_keys).
@@ -116,7 +120,9 @@ class StackGanSystem(GanSystem):
     """StackGAN Stage-I or Stage-II: CA + matching-aware GAN-CLS with the KL term."""
 
     config_class = StackGanConfig
-    honoured_keys = STACKGAN_COMMON_KEYS | {"model.stage1", "loss.color_lambda", "loss.d_on_stage1_mu"}
+    honoured_keys = STACKGAN_COMMON_KEYS | {
+        "model.stage1", "loss.color_lambda", "loss.d_on_stage1_mu", "loss.contrastive", "loss.contrastive_tau"
+    }  # fmt: skip
 
     def __init__(self, cfg: TrainConfig, text_dim: int, device: torch.device) -> None:
         super().__init__(cfg, text_dim, device)
@@ -134,6 +140,11 @@ class StackGanSystem(GanSystem):
             raise T2IError(
                 "loss.color_lambda ties Stage-II's colours to Stage-I's: a Stage-I run has one stage",
                 hint="drop loss.color_lambda (or set model.stage=2)",
+            )
+        if cfg.loss.contrastive > 0 and mc.d_norm != "spectral":
+            raise T2IError(
+                "loss.contrastive scores every image-text pair with D's matching logit, which BatchNorm couples",
+                hint="set model.d_norm=spectral (as the CPU presets do) or drop loss.contrastive",
             )
         if cfg.model.stage1 and (mc.stage == 1 or cfg.model.init):
             raise T2IError(
@@ -237,6 +248,14 @@ class StackGanSystem(GanSystem):
                 kind=lc.kind,
             )
         loss_d = loss_d + d_penalties(self.cfg, real_logits, u_real, x_real, mu_real, r1_now, parts)
+        same = None
+        if lc.contrastive > 0:  # D: each real image must match its own caption best among the batch's
+            cls = batch.get("class_id")
+            same = None if cls is None else (cls[:, None] == cls[None, :]).to(self.device)
+            with self.autocast():
+                c_real = self.contrastive(D.pair_logits(f_real, mu_d), same)
+            parts["d_contrastive"] = float(c_real.detach())
+            loss_d = loss_d + lc.contrastive * c_real
         if not self.optimizer_step(loss_d, self._d_params, self.opt_d, [G, D], saved):
             return {"loss_d": float(loss_d.detach()), "nonfinite": 1.0}
         # --- G update: non-saturating adversarial + λ·KL (Eqs. (4)/(6)), D frozen
@@ -246,6 +265,10 @@ class StackGanSystem(GanSystem):
             adv = generator_adv_loss(D.cond_logits(f, mu_d), D.uncond_logits(f) if uncond else None, kind=lc.kind)
             kl = kl_loss(mu, logvar)
             loss_g = adv + lc.kl_weight * kl
+            if lc.contrastive > 0:  # G: each fake must match its own caption (XMC-GAN); D's weights are frozen
+                c_fake = self.contrastive(D.pair_logits(f, mu_d), same)
+                parts["g_contrastive"] = float(c_fake.detach())
+                loss_g = loss_g + lc.contrastive * c_fake
             if lc.color_lambda > 0:  # StackGAN++ §4.3 between Stage-I (upsampled, fixed) and Stage-II
                 coarse = out.images[0].detach()
                 cc = color_consistency_loss(fake, coarse, lc.color_lambda, COLOR_COV_RATIO * lc.color_lambda)
@@ -264,6 +287,11 @@ class StackGanSystem(GanSystem):
         else:
             logs["nonfinite"] = 1.0
         return logs
+
+    def contrastive(self, pair_logits: torch.Tensor, same: torch.Tensor | None) -> torch.Tensor:
+        """XMC-GAN's image-to-text InfoNCE (Eq. (2)) over D's matching logits of all pairs, divided by τ."""
+        tau = self.cfg.loss.contrastive_tau
+        return contrastive_loss(pair_logits / (STACKGAN_CONTRASTIVE_TAU if tau is None else tau), same)
 
     def _update_ema(self, step: int) -> None:
         if self.G_ema is not None:
