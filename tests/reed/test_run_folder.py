@@ -92,6 +92,24 @@ def test_resume_needs_the_same_config_except_length_and_logging(tiny_config, fak
     assert Trainer(longer, fake_dataset, resume=True).fit()["step"] == 6
 
 
+def test_resume_of_a_run_from_an_older_t2igan_fills_keys_added_since(tiny_config, fake_dataset) -> None:
+    """A config.yaml written before a key existed (here optim.g_warmup_steps) resumes: the key takes its default;
+    setting it to something else is still a change."""
+    import yaml
+
+    cfg = tiny_config("train.ckpt_every=2", "train.export=false")
+    Trainer(cfg, fake_dataset).fit()
+    path = Path(cfg.run_dir) / "config.yaml"
+    saved = yaml.safe_load(path.read_text())
+    del saved["optim"]["g_warmup_steps"]
+    path.write_text(yaml.safe_dump(saved))
+    with pytest.raises(T2IError, match=r"optim.g_warmup_steps: 0 → 3"):
+        Trainer(tiny_config("train.ckpt_every=2", "train.export=false", "train.steps=6", "optim.g_warmup_steps=3"),
+                fake_dataset, resume=True).fit()  # fmt: skip
+    longer = tiny_config("train.ckpt_every=2", "train.export=false", "train.steps=6")
+    assert Trainer(longer, fake_dataset, resume=True).fit()["step"] == 6
+
+
 def test_resume_refuses_a_checkpoint_of_another_run(tiny_config, fake_dataset) -> None:
     a = tiny_config("train.ckpt_every=2", "train.export=false", run="a")
     b = tiny_config("train.ckpt_every=2", "train.export=false", "train.steps=2", run="b")

@@ -133,6 +133,20 @@ def _is_run_folder(folder: Path) -> bool:
     return (folder / "config.yaml").is_file() and (folder / "checkpoints").is_dir()  # before the marker existed
 
 
+def with_current_defaults(old: dict[str, Any]) -> dict[str, Any]:
+    """A run's config as this t2igan reads it: keys added since the run started (absent from its config.yaml) take
+    their current defaults, so that resuming an older run does not report them as changed."""
+    from t2igan.training.config import TrainConfig
+
+    def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+        return out
+
+    return merge(yaml.safe_load(yaml.safe_dump(TrainConfig().to_dict())), old)
+
+
 def _identity(root: Path, config: dict[str, Any], resume: bool) -> str:
     """Check the run's config against ``config``; return the run id (a new run gets a new marker)."""
     marker = read_marker(root, RUN_KIND)
@@ -145,6 +159,7 @@ def _identity(root: Path, config: dict[str, Any], resume: bool) -> str:
             hint="continue it with --resume, or choose a new --out",
         )
     if old is not None:
+        old = with_current_defaults(old)
         diff = config_diff(old, yaml.safe_load(yaml.safe_dump(config)), ignore=RESUMABLE)  # as the YAML file holds it
         if diff:
             shown = "; ".join(f"{k}: {a!r} → {b!r}" for k, a, b in diff[:3]) + (" …" if len(diff) > 3 else "")
