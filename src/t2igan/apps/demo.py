@@ -1,6 +1,7 @@
-"""`t2igan demo` — the README's first command: GAN-INT-CLS (Reed et al. 2016) end to end on a CPU in ~13 minutes.
+"""`t2igan demo` — the README's first command: Reed et al. 2016's conditional GAN end to end on a CPU in ~13 minutes.
 
-    synthesise flowers → prepare cache → text encoder + caption embeddings → train GAN-INT-CLS (CPU preset)
+    synthesise flowers → prepare cache → text encoder + caption embeddings → train the GAN (``reed_cpu``; variant
+    ``gan`` by default, ``--variant gan-int-cls`` for the paper's full model)
     → held-out-caption grid, interpolation strips, loss curves, attribute accuracy → OUT/index.html
 
 Every step reuses what an earlier run left in OUT when its inputs are unchanged (dataset, cache, encoder,
@@ -262,7 +263,7 @@ def eval_marks(minutes: float) -> list[float]:
 
 
 def step_train(state: DemoState, reserve: float) -> None:
-    """GAN-INT-CLS with the CPU preset, for the time that is left minus ``reserve`` seconds for the figures.
+    """The GAN (``--variant``) with the CPU preset, for the time that is left minus ``reserve`` seconds for the figures.
 
     ``train.steps`` is 1.5× what a few timed steps predict and ``train.max_minutes`` ends the run cleanly
     (checkpoint, samples, export) when the time is up, so the budget is used fully on a busy or a quiet machine.
@@ -570,7 +571,7 @@ def demo(
     threads: int | None,
     variant: str,
 ) -> None:
-    """Synthesise flowers, encode captions, train GAN-INT-CLS on CPU, write OUT/index.html.
+    """Synthesise flowers, encode captions, train the text-conditional GAN on CPU, write OUT/index.html.
 
     \b
     Examples:
