@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 
 import numpy as np
 import pytest
@@ -295,3 +296,15 @@ def test_contrastive_temperature_defaults_per_family_and_batchnorm_d_is_refused(
     assert float(half.contrastive(logits, None)) == pytest.approx(math.log(1 + math.exp(-4.0)), rel=1e-5)
     with pytest.raises(T2IError, match=r"loss\.contrastive scores every image-text pair"):
         _system(sg_config, "model.name=stackgan", "data.size=16", "model.d_norm=batch", "loss.contrastive=1")
+
+
+def test_contrastive_settings_out_of_range_are_refused_and_the_mask_marks_same_classes() -> None:
+    from t2igan.losses.gan import same_class_mask
+    from t2igan.training.config import load_config
+
+    for bad in ("loss.contrastive=-1", "loss.contrastive_tau=0"):
+        with pytest.raises(T2IError, match=rf"{re.escape(bad.split('=')[0])}=.* is out of range"):
+            load_config(None, ["model.name=stackgan", bad])
+    mask = same_class_mask(torch.tensor([0, 1, 0]), CPU)
+    assert mask.tolist() == [[True, False, True], [False, True, False], [True, False, True]]
+    assert same_class_mask(None, CPU) is None

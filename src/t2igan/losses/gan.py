@@ -138,6 +138,11 @@ def mode_seeking_loss(fake_a: torch.Tensor, fake_b: torch.Tensor, z_a: torch.Ten
     return 1.0 / (ratio + 1e-5)
 
 
+def same_class_mask(class_ids: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    """``[B, B]`` True where captions i and j are of the same class (contrastive_loss's mask); None without ids."""
+    return None if class_ids is None else (class_ids[:, None] == class_ids[None, :]).to(device)
+
+
 def contrastive_loss(logits: torch.Tensor, same_class: torch.Tensor | None = None) -> torch.Tensor:
     """Image-to-text InfoNCE (XMC-GAN, Zhang et al., CVPR 2021, Eq. (1)–(2)): each image must match its own caption
     better than the other captions of the batch. ``logits [B, B]`` (image i, text j); pairs of the same class other

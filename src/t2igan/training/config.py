@@ -73,6 +73,10 @@ class LossConfig:
     instance_noise_steps: int = 0  # σ falls linearly to 0 over this many steps; 0 = constant
     d_on_stage1_mu: bool = False  # StackGAN Stage-II: D conditions on the frozen Stage-I CA's μ₀, not Stage-II's μ
 
+    def contrastive_temperature(self, family_default: float) -> float:
+        """``contrastive_tau``, or the model family's default when it is None (its scores set the scale)."""
+        return family_default if self.contrastive_tau is None else self.contrastive_tau
+
     @property
     def uses_cls(self) -> bool:
         return self.variant.endswith("cls")

@@ -29,6 +29,7 @@ from t2igan.losses.gan import (
     matching_aware_gp,
     mode_seeking_loss,
     r1_penalty,
+    same_class_mask,
 )
 from t2igan.models.reed import ReedConfig, ReedDiscriminator, ReedGenerator, reed_config
 from t2igan.training.augment import translate
@@ -155,11 +156,10 @@ class ReedSystem(GanSystem):
             fake_logits = self.D.head(fake_feats, h.detach())
         loss_d, parts = self.loss.d_loss(real_logits, wrong_logits, fake_logits)
         contrast = lc.contrastive > 0
-        tau = REED_CONTRASTIVE_TAU if lc.contrastive_tau is None else lc.contrastive_tau
+        tau = lc.contrastive_temperature(REED_CONTRASTIVE_TAU)
         same = None
         if contrast:
-            cls = batch.get("class_id")
-            same = None if cls is None else (cls[:, None] == cls[None, :]).to(self.device)
+            same = same_class_mask(batch.get("class_id"), self.device)
             c_real = contrastive_loss(self.D.match_logits(feats, h.detach(), tau), same)
             parts["d_contrastive"] = c_real
             loss_d = loss_d + lc.contrastive * c_real

@@ -44,7 +44,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from t2igan.losses.gan import contrastive_loss, matching_aware_gp, mode_seeking_loss, r1_penalty
+from t2igan.losses.gan import contrastive_loss, matching_aware_gp, mode_seeking_loss, r1_penalty, same_class_mask
 from t2igan.losses.stackgan import color_consistency_loss, generator_adv_loss, kl_loss, stackgan_d_loss
 from t2igan.models.stackgan import (
     RETIRED_KEYS,
@@ -250,8 +250,7 @@ class StackGanSystem(GanSystem):
         loss_d = loss_d + d_penalties(self.cfg, real_logits, u_real, x_real, mu_real, r1_now, parts)
         same = None
         if lc.contrastive > 0:  # D: each real image must match its own caption best among the batch's
-            cls = batch.get("class_id")
-            same = None if cls is None else (cls[:, None] == cls[None, :]).to(self.device)
+            same = same_class_mask(batch.get("class_id"), self.device)
             with self.autocast():
                 c_real = self.contrastive(D.pair_logits(f_real, mu_d), same)
             parts["d_contrastive"] = float(c_real.detach())
@@ -290,8 +289,7 @@ class StackGanSystem(GanSystem):
 
     def contrastive(self, pair_logits: torch.Tensor, same: torch.Tensor | None) -> torch.Tensor:
         """XMC-GAN's image-to-text InfoNCE (Eq. (2)) over D's matching logits of all pairs, divided by τ."""
-        tau = self.cfg.loss.contrastive_tau
-        return contrastive_loss(pair_logits / (STACKGAN_CONTRASTIVE_TAU if tau is None else tau), same)
+        return contrastive_loss(pair_logits / self.cfg.loss.contrastive_temperature(STACKGAN_CONTRASTIVE_TAU), same)
 
     def _update_ema(self, step: int) -> None:
         if self.G_ema is not None:
