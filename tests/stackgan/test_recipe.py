@@ -245,6 +245,31 @@ def test_stage2_discriminator_can_condition_on_the_frozen_stage1_mu(sg_config, b
         _system(sg_config, "model.name=stackgan", "data.size=16", "loss.d_on_stage1_mu=true")
 
 
+def test_stage2_real_sr_pulls_refined_real_images_to_the_real_ones(sg_config, blobs32, stage1_dir) -> None:
+    sets = ["model.name=stackgan", "model.stage=2", f"model.stage1={stage1_dir}", "data.size=32", "optim.lr=2e-3"]
+    batch = _batch(blobs32)
+    small = F.interpolate(batch["image"], size=16, mode="bilinear", antialias=True, align_corners=False)
+
+    def sr_error(s: GanSystem) -> float:
+        g = s.G.stage2
+        g.eval()
+        with torch.no_grad():
+            out = g(small, batch["text_emb"], torch.zeros(small.shape[0], g.ca.condition_dim))[0]
+        g.train()
+        return float((out - batch["image"]).abs().mean())
+
+    on, off = _system(sg_config, *sets, "loss.real_sr=10"), _system(sg_config, *sets)
+    start = sr_error(on)
+    assert start == pytest.approx(sr_error(off))  # same seed, same initial weights
+    logs = [on.train_step(_batch(blobs32, i), i) for i in range(6)]
+    for i in range(6):
+        assert "g_real_sr" not in off.train_step(_batch(blobs32, i), i)
+    assert all(log["g_real_sr"] > 0 and "nonfinite" not in log for log in logs)
+    assert sr_error(on) < start and sr_error(on) < sr_error(off)
+    with pytest.raises(T2IError, match=r"loss\.real_sr trains Stage-II"):
+        _system(sg_config, "model.name=stackgan", "data.size=16", "loss.real_sr=1")
+
+
 # ------------------------------------------------------------------------------------------------ contrastive term
 def test_pair_logits_are_the_matching_logits_of_every_pair() -> None:
     torch.manual_seed(0)

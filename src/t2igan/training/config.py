@@ -72,6 +72,9 @@ class LossConfig:
     instance_noise: float = 0.0  # σ of N(0, σ²) added to every image D sees (real and fake); 0 = off
     instance_noise_steps: int = 0  # σ falls linearly to 0 over this many steps; 0 = constant
     d_on_stage1_mu: bool = False  # StackGAN Stage-II: D conditions on the frozen Stage-I CA's μ₀, not Stage-II's μ
+    # StackGAN Stage-II: weight of an L1 term that refines half the batch's *real* images from their Stage-I size back
+    # to the real image (paired super-resolution next to the adversarial terms; beyond the papers); 0 = off
+    real_sr: float = 0.0
 
     def contrastive_temperature(self, family_default: float) -> float:
         """``contrastive_tau``, or the model family's default when it is None (its scores set the scale)."""

@@ -24,6 +24,9 @@ One step = one D update then one G update on the same batch (Eqs. (3)/(5) then (
 - ``loss.contrastive``: XMC-GAN's image-text InfoNCE (Zhang et al., CVPR 2021, Eq. (2)) with D's own matching logit
   of every (image, caption) pair of the batch as the score (``StackGanDiscriminator.pair_logits``, ÷ τ): D on real
   images, G on its fakes, same-class captions masked;
+- ``loss.real_sr`` (Stage-II): half the batch's real images, resized to Stage-I's size, go through Stage-II with
+  their captions and an L1 term pulls the result to the real image: Stage-II learns from real pairs what the detail
+  of a 64 px picture looks like at 128 px, which the adversarial terms alone teach slowly (beyond the papers);
 - ``loss.ms_weight``: MSGAN's mode-seeking term (Mao et al., CVPR 2019, Eq. (3)) on a second z for half the batch's
   captions (same text and CA noise), so that z keeps changing the image;
 - optional EMA of G for sampling and export (``optim.ema``; its BatchNorm statistics are re-estimated on fixed
@@ -121,7 +124,8 @@ class StackGanSystem(GanSystem):
 
     config_class = StackGanConfig
     honoured_keys = STACKGAN_COMMON_KEYS | {
-        "model.stage1", "loss.color_lambda", "loss.d_on_stage1_mu", "loss.contrastive", "loss.contrastive_tau"
+        "model.stage1", "loss.color_lambda", "loss.d_on_stage1_mu", "loss.contrastive", "loss.contrastive_tau",
+        "loss.real_sr",
     }  # fmt: skip
 
     def __init__(self, cfg: TrainConfig, text_dim: int, device: torch.device) -> None:
@@ -140,6 +144,11 @@ class StackGanSystem(GanSystem):
             raise T2IError(
                 "loss.color_lambda ties Stage-II's colours to Stage-I's: a Stage-I run has one stage",
                 hint="drop loss.color_lambda (or set model.stage=2)",
+            )
+        if cfg.loss.real_sr > 0 and mc.stage == 1:
+            raise T2IError(
+                "loss.real_sr trains Stage-II on real images resized to Stage-I's size: a Stage-I run has no Stage-II",
+                hint="drop loss.real_sr (or set model.stage=2)",
             )
         if cfg.loss.contrastive > 0 and mc.d_norm != "spectral":
             raise T2IError(
@@ -273,6 +282,14 @@ class StackGanSystem(GanSystem):
                 cc = color_consistency_loss(fake, coarse, lc.color_lambda, COLOR_COV_RATIO * lc.color_lambda)
                 parts["color"] = float(cc.detach())
                 loss_g = loss_g + cc
+            if lc.real_sr > 0:  # paired super-resolution on real images: Stage-I size → Stage-II size
+                k = max(1, b // 2)
+                small = images_at(batch, mc.stage1_size)[:k].to(self.device).float()
+                small = small.contiguous(memory_format=self.memory_format)
+                refined = self.trained_g(small, emb[:k], eps[1][:k])[0]
+                sr = (refined.float() - real[:k]).abs().mean()
+                parts["g_real_sr"] = float(sr.detach())
+                loss_g = loss_g + lc.real_sr * sr
             if lc.ms_weight > 0:  # a second z for the first half of the batch's captions, same text and ε
                 k = max(1, b // 2)
                 z2 = randn_from(gen, self.device, k, mc.z_dim)
