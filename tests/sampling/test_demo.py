@@ -4,6 +4,7 @@ import json
 import time
 
 import pytest
+import torch
 from PIL import Image
 
 from t2igan.apps.cli import main
@@ -143,3 +144,39 @@ def test_demo_variant_reaches_the_training_config(tmp_path):
     assert paper.variant == "gan-int-cls" and paper.uses_cls and paper.uses_int
     with pytest.raises(SystemExit):  # the CLI refuses a variant that does not exist
         main(["demo", "--out", str(tmp_path / "d2"), "--quick", "--variant", "gan-xyz"])
+
+
+def test_long_budgets_train_the_text_encoder_longer_and_retrain_a_shorter_one(tmp_path, monkeypatch):
+    """From LONG_BUDGET_MINUTES on, DS-SJE trains LONG_ENCODER_STEPS (unseen petal count: docs/quality.md); an
+    encoder the demo trained for another number of steps is retrained, one with the same steps reused."""
+    import t2igan.apps.demo as demo_mod
+    import t2igan.text as text_mod
+    from t2igan.data.cache import PreparedCache
+    from t2igan.data.synthetic import synthesize_cache
+    from t2igan.text.char_cnn_rnn import CharCnnRnn
+
+    assert demo_mod.DemoOptions(minutes=13).encoder_steps is None  # the cpu preset's steps
+    assert demo_mod.DemoOptions(minutes=60).encoder_steps == demo_mod.LONG_ENCODER_STEPS
+    assert demo_mod.DemoOptions(minutes=60, quick=True).encoder_steps is None
+    cache = PreparedCache.open(synthesize_cache(tmp_path / "cache", n=60, sizes=(32,)))
+    trained: list[int] = []
+
+    def fake_train_sje(cache, out, cfg, **kw):  # records the steps; writes a tiny (untrained) encoder
+        trained.append(cfg.steps)
+        torch.manual_seed(0)
+        CharCnnRnn.from_preset("tiny").save_pretrained(out)
+        return {}
+
+    monkeypatch.setattr(text_mod, "train_sje", fake_train_sje)
+    monkeypatch.setattr(demo_mod, "LONG_ENCODER_STEPS", 7)
+
+    def run(minutes: float) -> str:
+        state = demo_mod.DemoState(demo_mod.DemoOptions(out=tmp_path / "demo", minutes=minutes))
+        state.cache = cache
+        demo_mod.step_encoder(state)
+        return state.notes["encoder"]
+
+    assert "7 DS-SJE steps" in run(60) and trained == [7]
+    assert run(60).startswith("reused") and trained == [7]
+    default_steps = text_mod.make_train_config("cpu").steps
+    assert f"{default_steps} DS-SJE steps" in run(13) and trained == [7, default_steps]
