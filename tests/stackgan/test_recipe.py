@@ -205,6 +205,75 @@ def test_residual_stage2_starts_as_stage1_upsampled_and_learns_a_residual() -> N
     assert (y2 - F.interpolate(y1, size=32, mode="bilinear", align_corners=False)).abs().max() > 1e-4
 
 
+@pytest.mark.parametrize("residual", [True, False])
+def test_stage2_skip_hands_the_upsampled_stage1_image_to_the_last_layers(residual: bool) -> None:
+    from t2igan.models.stackgan import StackGanConfig, StackGanGenerator
+
+    torch.manual_seed(0)
+    cfg = stackgan_config("tiny", stage=2, stage2_residual=residual, stage2_skip=True, text_dim=12)
+    assert StackGanConfig.from_dict(cfg.to_dict()) == cfg
+    g = StackGanGenerator(cfg).eval()
+    seen: list[torch.Tensor] = []
+    g.stage2.skip.register_forward_hook(lambda m, args, out: seen.append(args[0].detach()))
+    z, emb = torch.randn(3, 16), torch.randn(3, 12)
+    x1, x2 = g(z, emb)
+    up = F.interpolate(x1, size=32, mode="bilinear", align_corners=False)
+    assert x2.shape == (3, 3, 32, 32) and len(seen) == 1
+    # the skip layer sees Stage-II's features and, as its last 3 channels, Stage-I's image at full size
+    assert seen[0].shape[1] == g.stage2.to_image[0].weight.shape[1] + 3
+    assert torch.allclose(seen[0][:, -3:], up, atol=1e-6)
+    if residual:  # still starts as Stage-I upsampled
+        assert torch.allclose(x2, up.clamp(-0.995, 0.995), atol=1e-5)
+    # one Stage-I pixel moves Stage-II's output where it lies, through the skip (and not only via 16×16 features)
+    x1b = x1.clone()
+    x1b[:, :, 5, 5] += 0.5
+    y = g.stage2.to_image[0](
+        g.stage2.skip(
+            torch.cat([seen[0][:, :-3], F.interpolate(x1b, size=32, mode="bilinear", align_corners=False)], 1)
+        )
+    )
+    base = g.stage2.to_image[0](g.stage2.skip(seen[0]))
+    if not residual:  # (a zero-initialised residual conv shows no change yet)
+        assert (y - base)[:, :, 8:14, 8:14].abs().sum() > 0 and (y - base)[:, :, 20:, 20:].abs().sum() == 0
+    assert "skip" not in dict(StackGanGenerator(stackgan_config("tiny", stage=2, text_dim=12)).stage2.named_children())
+
+
+def test_stage2_can_read_the_code_that_drew_its_stage1_image(sg_config, blobs32, stage1_dir, tmp_path) -> None:
+    from t2igan.models.stackgan import StackGanGenerator
+    from t2igan.sampling import T2IPipeline
+
+    torch.manual_seed(0)
+    cfg = stackgan_config("tiny", stage=2, stage2_condition="stage1", text_dim=12)
+    g = StackGanGenerator(cfg).eval()
+    assert g.stage2.ca is None and g.ca_noise_dims == [cfg.condition_dim]  # one CA, one ε
+    z, emb = torch.randn(3, 16), torch.randn(3, 12)
+    eps = [torch.randn(3, cfg.condition_dim)]
+    seen: list[torch.Tensor] = []
+    g.stage2.joint.register_forward_hook(lambda m, args, out: seen.append(args[0][:, : cfg.condition_dim, 0, 0]))
+    out = g.generate(z, emb, eps)
+    c1 = g.stage1.draw(z, emb, eps[0])[1]
+    assert len(out.images) == 2 and len(out.mus) == 1  # Stage-I's CA statistics only
+    assert torch.allclose(seen[0], c1, atol=1e-6)  # Stage-II is handed ĉ₀, the code of its Stage-I image
+    with pytest.raises(ValueError, match="needs Stage-I's code"):
+        g.stage2(out.images[0], emb)
+    with pytest.raises(T2IError, match="stage2_condition"):
+        stackgan_config("tiny", stage2_condition="text")
+    # a training step: no KL of Stage-II's own, D on μ₀, Stage-II learns; the export samples reproducibly
+    s = _system(sg_config, "model.name=stackgan", "model.stage=2", f"model.stage1={stage1_dir}", "data.size=32",
+                "model.stage2_condition=stage1", "loss.real_sr=1", *RECIPE)  # fmt: skip
+    before = copy.deepcopy(s.G.stage2.state_dict())
+    logs = [s.train_step(_batch(blobs32, i), i) for i in range(2)]
+    assert all(log["kl"] == 0 and "nonfinite" not in log and log["g_real_sr"] > 0 for log in logs)
+    after = s.G.stage2.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in after if after[k].is_floating_point())
+    folder = export_pretrained(s.generator_for_export(), tmp_path / "exp", model_name="stackgan")
+    pipe = T2IPipeline.from_pretrained(folder)
+    e = torch.randn(2, 12)
+    a = pipe(text_embeddings=e, num_images_per_prompt=1, seeds=[1, 2], output_type="pt")
+    b = pipe(text_embeddings=e, num_images_per_prompt=1, seeds=[1, 2], output_type="pt")
+    assert torch.equal(a.images, b.images) and a.images.shape[-1] == 32
+
+
 def test_stage2_colour_consistency_ties_stage2_colours_to_stage1(sg_config, blobs32, stage1_dir) -> None:
     sets = ["model.name=stackgan", "model.stage=2", f"model.stage1={stage1_dir}", "data.size=32"]
     on = _system(sg_config, *sets, "loss.color_lambda=10")

@@ -15,8 +15,12 @@ ICCV 2017 (arXiv:1612.03242). Layer for layer this follows the authors' PyTorch 
   CA code ĉ is replicated and concatenated, conv3×3 + BN + ReLU, R_NUM residual blocks, up-blocks to 256×256;
   trained by Eqs. (5) and (6). ``stage2_residual=True`` (beyond the paper; the CPU preset) makes the last conv a
   residual on the Stage-I image: x₂ = tanh(atanh(up(x₁)) + conv(h)), with that conv zero at init, so Stage-II starts
-  as Stage-I upsampled and learns only what to add. D: strided convs to 4×4×(32·DF_DIM), conv3×3 back to 8·DF_DIM,
-  conditional logit and (as in the PyTorch release) an unconditional logit.
+  as Stage-I upsampled and learns only what to add. ``stage2_skip=True`` (beyond the paper) also hands the upsampled
+  Stage-I image itself to the last 128/256-px layers (conv3×3 + BN + ReLU on [h, up(x₁)]): the 16×16 bottleneck
+  keeps the content but not where an edge lies to the pixel, so without it Stage-II cannot sharpen.
+  ``stage2_condition="stage1"`` (beyond the paper) replaces Stage-II's own CA by the code ĉ₀ that drew the Stage-I
+  image. D: strided convs to 4×4×(32·DF_DIM), conv3×3 back to 8·DF_DIM, conditional logit and (as in the PyTorch
+  release) an unconditional logit.
 
 Sizes are configurable (`stage1_size`, `stage2_size`, powers of two) so that CPU presets (e.g. 64 → 128) and tests
 (16 → 32, widths 8) use the very same classes; `PRESETS` names them (``paper`` = the release's birds settings).
@@ -76,6 +80,8 @@ class StackGanConfig:
     uncond_head: bool = True  # Stage-II D's extra unconditional logit (PyTorch release)
     d_norm: str = "batch"  # batch: BatchNorm in D (paper) | spectral: spectral norm on every D weight, no BN
     stage2_residual: bool = False  # Stage-II draws a residual on its upsampled Stage-I image (starts as Stage-I)
+    stage2_skip: bool = False  # Stage-II's last layers also see the upsampled Stage-I image (to sharpen its edges)
+    stage2_condition: str = "own"  # own: Stage-II's own CA (paper) | stage1: the code ĉ₀ that drew the Stage-I image
     fused_upsample: bool = True  # same function, fewer FLOPs (see module docstring)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes carried with saved configs
 
@@ -96,6 +102,11 @@ class StackGanConfig:
         if self.gf_dim < 4 or self.df_dim < 1:
             raise T2IError(f"model.gf_dim must be ≥ 4 and df_dim ≥ 1 (got {self.gf_dim}, {self.df_dim})")
         check_d_norm(self.d_norm)
+        if self.stage2_condition not in STAGE2_CONDITIONS:
+            raise T2IError(
+                f"model.stage2_condition must be one of {STAGE2_CONDITIONS}, got {self.stage2_condition!r}",
+                hint="own: Stage-II's own CA (the paper); stage1: Stage-I's code ĉ₀",
+            )
 
     @property
     def image_size(self) -> int:
@@ -115,6 +126,8 @@ class StackGanConfig:
             raise T2IError(f"unknown StackGAN config keys {unknown}", hint=f"known keys: {sorted(known)}")
         return cls(**d)
 
+
+STAGE2_CONDITIONS = ("own", "stage1")
 
 # Training settings that older versions kept in the model config, and where they are now.
 RETIRED_KEYS = {"kl_weight": "loss.kl_weight", "stage1": "model.stage1"}
@@ -409,22 +422,37 @@ class StageIGenerator(nn.Module):
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return ``(image [B,3,S1,S1], μ₀, log σ₀²)``."""
+        image, _, mu, logvar = self.draw(z, text_emb, eps, generator)
+        return image, mu, logvar
+
+    def draw(
+        self,
+        z: torch.Tensor,
+        text_emb: torch.Tensor,
+        eps: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return ``(image, ĉ₀, μ₀, log σ₀²)``: also the code the image was drawn from."""
         c, mu, logvar = self.ca(text_emb, eps, generator)
         h = self.fc(torch.cat([z, c.to(z.dtype)], dim=1)).view(-1, self.ngf, 4, 4)
-        return self.to_image(self.upsample(h)), mu, logvar
+        return self.to_image(self.upsample(h)), c, mu, logvar
 
 
 class StageIIGenerator(nn.Module):
     """Stage-II G (StackGAN §3.4): refine a Stage-I image with the text, adding detail up to ``stage2_size``.
 
-    Takes the (detached) Stage-I image and φ_t; has its own CA (ĉ, not ĉ₀).
+    Takes the (detached) Stage-I image and φ_t; has its own CA (ĉ, not ĉ₀), or with ``stage2_condition="stage1"``
+    none: it is handed the code ĉ₀ that drew the Stage-I image (beyond the paper: under the KL term Stage-II's own μ
+    collapses to 0 for every caption, and a G that cannot read the text cannot repair what Stage-I drew wrong).
     """
 
     def __init__(self, config: StackGanConfig) -> None:
         super().__init__()
         self.config = config
         ngf = config.gf_dim
-        self.ca = ConditioningAugmentation(config.text_dim, config.condition_dim)
+        self.ca: ConditioningAugmentation | None = None
+        if config.stage2_condition == "own":
+            self.ca = ConditioningAugmentation(config.text_dim, config.condition_dim)
         self.encoder = nn.Sequential(
             conv3x3(3, ngf),
             nn.ReLU(inplace=True),
@@ -446,6 +474,9 @@ class StageIIGenerator(nn.Module):
             ups.append(UpBlock(ch, ch // 2, fused=config.fused_upsample))
             ch //= 2
         self.upsample = nn.Sequential(*ups)
+        self.skip: nn.Sequential | None = None
+        if config.stage2_skip:  # [h, up(x₁)] → h at full size: the pixel-exact edges of the Stage-I image
+            self.skip = nn.Sequential(conv3x3(ch + 3, ch), nn.BatchNorm2d(ch), nn.ReLU(inplace=True))
         self.to_image = nn.Sequential(conv3x3(ch, 3), nn.Tanh())
         init_weights(self)
         self.residual_output = config.stage2_residual
@@ -458,23 +489,34 @@ class StageIIGenerator(nn.Module):
         text_emb: torch.Tensor,
         eps: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Return ``(image [B,3,S2,S2], μ, log σ²)``."""
+        condition: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Return ``(image [B,3,S2,S2], μ, log σ²)``; μ and log σ² are None without an own CA, which takes
+        ``condition`` (Stage-I's ĉ₀) instead."""
         h = self.encoder(stage1_image)
-        c, mu, logvar = self.ca(text_emb, eps, generator)
+        if self.ca is not None:
+            c, mu, logvar = self.ca(text_emb, eps, generator)
+        elif condition is None:
+            raise ValueError("this Stage-II (stage2_condition='stage1') needs Stage-I's code ĉ₀ as `condition`")
+        else:
+            c, mu, logvar = condition, None, None
         c = c.to(h.dtype)[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])
-        h = self.residual(self.joint(torch.cat([c, h], dim=1)))
+        h = self.upsample(self.residual(self.joint(torch.cat([c, h], dim=1))))
+        up = None
+        if self.residual_output or self.skip is not None:
+            up = F.interpolate(stage1_image.float(), size=self.config.stage2_size, mode="bilinear", align_corners=False)
+        if self.skip is not None:
+            h = self.skip(torch.cat([h, up.to(h.dtype)], dim=1))
         if not self.residual_output:
-            return self.to_image(self.upsample(h)), mu, logvar
-        up = F.interpolate(stage1_image.float(), size=self.config.stage2_size, mode="bilinear", align_corners=False)
+            return self.to_image(h), mu, logvar
         base = torch.atanh(up.clamp(-RESIDUAL_CLAMP, RESIDUAL_CLAMP))  # tanh⁻¹ of Stage-I's (tanh) output
-        return torch.tanh(base + self.to_image[0](self.upsample(h)).float()), mu, logvar
+        return torch.tanh(base + self.to_image[0](h).float()), mu, logvar
 
 
 @dataclass
 class StackGanGeneratorOutput:
     images: list[torch.Tensor]  # coarse → fine
-    mus: list[torch.Tensor]  # one per CA (Stage-I, then Stage-II)
+    mus: list[torch.Tensor]  # one per CA (Stage-I, then Stage-II's own if it has one)
     logvars: list[torch.Tensor]
 
 
@@ -522,8 +564,8 @@ class StackGanGenerator(Pretrained, nn.Module):
     @property
     def ca_noise_dims(self) -> list[int]:
         """Sizes of the ε each call draws, one per sampling CA (Stage-I, then Stage-II); [] with ``use_ca_mean``."""
-        cas = [self.stage1.ca] + ([self.stage2.ca] if self.stage2 is not None else [])
-        return [ca.condition_dim for ca in cas if ca.sample]
+        cas = [self.stage1.ca, self.stage2.ca if self.stage2 is not None else None]
+        return [ca.condition_dim for ca in cas if ca is not None and ca.sample]
 
     def generate(
         self,
@@ -547,7 +589,10 @@ class StackGanGenerator(Pretrained, nn.Module):
             img, mu, logvar = self.stage1(z, text_emb, e[0], generator)
             return StackGanGeneratorOutput([img], [mu], [logvar])
         with torch.no_grad():
-            img1, mu1, lv1 = self.stage1(z, text_emb, e[0], generator)
+            img1, c1, mu1, lv1 = self.stage1.draw(z, text_emb, e[0], generator)
+        if self.stage2.ca is None:  # Stage-II reads the code that drew its Stage-I image: one CA in all
+            img2 = self.stage2(img1.detach(), text_emb, condition=c1.detach())[0]
+            return StackGanGeneratorOutput([img1, img2], [mu1], [lv1])
         img2, mu2, lv2 = self.stage2(img1.detach(), text_emb, e[1], generator)
         return StackGanGeneratorOutput([img1, img2], [mu1, mu2], [lv1, lv2])
 

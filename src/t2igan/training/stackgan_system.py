@@ -24,6 +24,8 @@ One step = one D update then one G update on the same batch (Eqs. (3)/(5) then (
 - ``loss.contrastive``: XMC-GAN's image-text InfoNCE (Zhang et al., CVPR 2021, Eq. (2)) with D's own matching logit
   of every (image, caption) pair of the batch as the score (``StackGanDiscriminator.pair_logits``, ÷ τ): D on real
   images, G on its fakes, same-class captions masked;
+- ``model.stage2_condition=stage1``: Stage-II has no CA of its own and reads the code ĉ₀ that drew its Stage-I
+  image (no KL term of its own; D then conditions on μ₀ as with ``loss.d_on_stage1_mu``);
 - ``loss.real_sr`` (Stage-II): half the batch's real images, resized to Stage-I's size, go through Stage-II with
   their captions and an L1 term pulls the result to the real image: Stage-II learns from real pairs what the detail
   of a 64 px picture looks like at 128 px, which the adversarial terms alone teach slowly (beyond the papers);
@@ -232,9 +234,10 @@ class StackGanSystem(GanSystem):
         with self.autocast():
             out = G.generate(z, emb, eps)
             fake, mu, logvar = out.images[-1], out.mus[-1], out.logvars[-1]
+            own_ca = len(out.mus) == len(out.images)  # False: Stage-II reads Stage-I's code (no CA, no KL of its own)
             d_ca = self.trained_g.ca
             mu_d = mu.detach()
-            if lc.d_on_stage1_mu:  # a fixed function of the text that the KL term cannot wash out
+            if lc.d_on_stage1_mu or not own_ca:  # a fixed function of the text that the KL term cannot wash out
                 d_ca, mu_d = G.stage1.ca, out.mus[0].detach()
             with torch.no_grad():
                 mu_wrong = d_ca(wrong_emb)[1]
@@ -271,7 +274,7 @@ class StackGanSystem(GanSystem):
         with frozen(D), self.autocast():
             f = D.encode(fake if noise is None else fake + noise[1])
             adv = generator_adv_loss(D.cond_logits(f, mu_d), D.uncond_logits(f) if uncond else None, kind=lc.kind)
-            kl = kl_loss(mu, logvar)
+            kl = kl_loss(mu, logvar) if own_ca else torch.zeros((), device=self.device)
             loss_g = adv + lc.kl_weight * kl
             if lc.contrastive > 0:  # G: each fake must match its own caption (XMC-GAN); D's weights are frozen
                 c_fake = self.contrastive(D.pair_logits(f, mu_d), same)
@@ -286,7 +289,8 @@ class StackGanSystem(GanSystem):
                 k = max(1, b // 2)
                 small = images_at(batch, mc.stage1_size)[:k].to(self.device).float()
                 small = small.contiguous(memory_format=self.memory_format)
-                refined = self.trained_g(small, emb[:k], eps[1][:k])[0]
+                code = None if own_ca else G.stage1.ca(emb[:k], eps[0][:k])[0].detach()
+                refined = self.trained_g(small, emb[:k], eps[1][:k], condition=code)[0]
                 sr = (refined.float() - real[:k]).abs().mean()
                 parts["g_real_sr"] = float(sr.detach())
                 loss_g = loss_g + lc.real_sr * sr
