@@ -50,3 +50,19 @@ def tiny_cache(tmp_path_factory):
     cache = PreparedCache.open(synthesize_cache(tmp_path_factory.mktemp("cache") / "tiny", n=120, sizes=(16, 32)))
     save_attribute_onehot(cache)
     return cache
+
+
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """``load_benchmark("name")``: the module ``benchmarks/name.py`` (the scripts are not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    def load(name: str):
+        path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
@@ -10,21 +9,13 @@ from t2igan.data.synthetic import synthesize_cache
 from t2igan.metrics.evaluator import train_evaluator
 
 
-def _bench():
-    path = Path(__file__).parents[2] / "benchmarks" / "fid_floor.py"
-    spec = importlib.util.spec_from_file_location("fid_floor", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_fid_floor_bounds(tmp_path: Path) -> None:
+def test_fid_floor_bounds(tmp_path: Path, load_benchmark) -> None:
     from t2igan.data.cache import PreparedCache
 
     root = Path(synthesize_cache(tmp_path / "cache", n=600, sizes=(16, 32)))
     ev = train_evaluator(PreparedCache.open(root), size=32, steps=10, seed=0, batch=32, width=8, progress=False)
     ev_dir = ev.save_pretrained(tmp_path / "ev")
-    bench = _bench()
+    bench = load_benchmark("fid_floor")
     cache = root if (root / "is_test.npy").is_file() else root / ".t2igan_cache"
     same = bench.fid_floor(cache, ev_dir, 32, 32, n=50, repeats=2)
     # "upsampling" 32 → 32 is the identity: the second bound is then the first, split for split

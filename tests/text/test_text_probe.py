@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from t2igan.data.synthetic import ATTRIBUTES
 from t2igan.data.synthetic_captions import caption_attributes, make_captions
 
 
-def _bench():
-    path = Path(__file__).parents[2] / "benchmarks" / "text_probe.py"
-    spec = importlib.util.spec_from_file_location("text_probe", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_probe_reads_what_the_embedding_carries_on_unseen_classes() -> None:
+def test_probe_reads_what_the_embedding_carries_on_unseen_classes(load_benchmark) -> None:
     rng = np.random.default_rng(0)
     names = list(ATTRIBUTES)
     captions, is_test, rows = [], [], []
@@ -36,7 +25,7 @@ def test_probe_reads_what_the_embedding_carries_on_unseen_classes() -> None:
             if "petal_colour" in named:
                 code[ATTRIBUTES["petal_colour"].index(named["petal_colour"])] = 3.0
             rows.append(code + rng.normal(0, 0.3, code.shape).astype(np.float32))
-    out = _bench().probe(np.stack(rows), captions, np.array(is_test), steps=200)
+    out = load_benchmark("text_probe").probe(np.stack(rows), captions, np.array(is_test), steps=200)
     assert set(out) == set(names)
     assert out["petal_colour"]["unseen"] > 0.95 and out["petal_colour"]["n_unseen"] > 0
     assert out["petal_count"]["unseen"] < 0.6  # chance is 0.25: the embedding holds no count
