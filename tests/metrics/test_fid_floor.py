@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pytest
+
 from t2igan.data.synthetic import synthesize_cache
 from t2igan.metrics.evaluator import train_evaluator
 
@@ -24,3 +26,7 @@ def test_fid_floor_bounds(tmp_path: Path, load_benchmark) -> None:
     assert low["repeats"] == 2 and all(math.isfinite(v) for v in low.values())
     assert low["real_low_upsampled_vs_real_bilinear"] != low["real_vs_real"]
     assert bench.main([str(root), "--evaluator", str(ev_dir), "--low", "16", "--high", "64"]) == 2  # not cached
+    with pytest.raises(SystemExit, match="need 2 × n"):
+        bench.fid_floor(cache, ev_dir, 16, 32, n=10_000)
+    with pytest.raises(SystemExit, match="evaluator reads 32 px, not --high 16"):
+        bench.fid_floor(cache, ev_dir, 16, 16, n=50)

@@ -47,15 +47,10 @@ def test_evaluate_cli_stage_writes_its_own_metrics(tree_run, tiny_cache, tmp_pat
     assert (tree_run / "eval_stage1" / "samples.png").is_file()
 
 
-def test_sharpness_reports_every_branch_at_its_own_size(tree_run) -> None:
-    import importlib.util
+def test_sharpness_reports_every_branch_at_its_own_size(tree_run, load_benchmark) -> None:
     import math
-    from pathlib import Path
 
-    path = Path(__file__).parents[2] / "benchmarks" / "stackgan_step.py"
-    spec = importlib.util.spec_from_file_location("stackgan_step", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("stackgan_step")
     out = bench.sharpness(tree_run, n=4)
     assert out["sizes"] == [16, 32] and len(out["stage_hf_shares"]) == 2 and len(out["real_hf_shares"]) == 2
     assert all(0 <= v <= 1 for v in out["stage_hf_shares"]) and all(math.isfinite(v) for v in out["real_hf_shares"])

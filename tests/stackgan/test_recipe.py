@@ -337,6 +337,8 @@ def test_stage2_real_sr_pulls_refined_real_images_to_the_real_ones(sg_config, bl
     assert sr_error(on) < start and sr_error(on) < sr_error(off)
     with pytest.raises(T2IError, match=r"loss\.real_sr trains Stage-II"):
         _system(sg_config, "model.name=stackgan", "data.size=16", "loss.real_sr=1")
+    with pytest.raises(T2IError, match=r"loss\.real_sr=-1\.0 must be ≥ 0"):
+        sg_config(*sets, "loss.real_sr=-1")
 
 
 # ------------------------------------------------------------------------------------------------ contrastive term

@@ -29,3 +29,14 @@ def test_probe_reads_what_the_embedding_carries_on_unseen_classes(load_benchmark
     assert set(out) == set(names)
     assert out["petal_colour"]["unseen"] > 0.95 and out["petal_colour"]["n_unseen"] > 0
     assert out["petal_count"]["unseen"] < 0.6  # chance is 0.25: the embedding holds no count
+
+
+def test_probe_refuses_a_folder_without_cache_or_embeddings(tmp_path, load_benchmark, capsys) -> None:
+    bench = load_benchmark("text_probe")
+    assert bench.main([str(tmp_path)]) == 2
+    assert "no prepared cache here" in capsys.readouterr().err
+    cache = tmp_path / ".t2igan_cache"
+    (cache / "embeddings").mkdir(parents=True)
+    (cache / "captions.json").write_text('{"captions": [], "names": []}')
+    assert bench.main([str(tmp_path)]) == 2
+    assert "no caption embeddings" in capsys.readouterr().err

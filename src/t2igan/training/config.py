@@ -184,7 +184,7 @@ class TrainConfig:
             raise T2IError(f"train.max_skipped_share={self.train.max_skipped_share} must be in (0, 1]")
         if not self.train.max_weight_growth > 1.0:
             raise T2IError(f"train.max_weight_growth={self.train.max_weight_growth} must be > 1")
-        for name in ("kl_weight", "uncond_weight", "color_lambda", "r1", "instance_noise", "ma_gp"):
+        for name in ("kl_weight", "uncond_weight", "color_lambda", "r1", "instance_noise", "ma_gp", "real_sr"):
             if getattr(self.loss, name) < 0:
                 raise T2IError(f"loss.{name}={getattr(self.loss, name)} must be ≥ 0")
         if self.loss.r1_every < 1 or self.loss.instance_noise_steps < 0:

@@ -27,8 +27,9 @@ One step = one D update then one G update on the same batch (Eqs. (3)/(5) then (
 - ``model.stage2_condition=stage1``: Stage-II has no CA of its own and reads the code ĉ₀ that drew its Stage-I
   image (no KL term of its own; D then conditions on μ₀ as with ``loss.d_on_stage1_mu``);
 - ``loss.real_sr`` (Stage-II): half the batch's real images, resized to Stage-I's size, go through Stage-II with
-  their captions and an L1 term pulls the result to the real image: Stage-II learns from real pairs what the detail
-  of a 64 px picture looks like at 128 px, which the adversarial terms alone teach slowly (beyond the papers);
+  their captions and an L1 term pulls the result to the real image, to teach from real pairs what the detail of a
+  64 px picture looks like at 128 px (beyond the papers; measured at weight 10 without effect on sharpness: the
+  adversarial terms outweigh it, docs/stackgan.md);
 - ``loss.ms_weight``: MSGAN's mode-seeking term (Mao et al., CVPR 2019, Eq. (3)) on a second z for half the batch's
   captions (same text and CA noise), so that z keeps changing the image;
 - optional EMA of G for sampling and export (``optim.ema``; its BatchNorm statistics are re-estimated on fixed
