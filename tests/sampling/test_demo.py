@@ -146,7 +146,7 @@ def test_demo_variant_reaches_the_training_config(tmp_path):
         main(["demo", "--out", str(tmp_path / "d2"), "--quick", "--variant", "gan-xyz"])
 
 
-def test_long_budgets_train_the_text_encoder_longer_and_retrain_a_shorter_one(tmp_path, monkeypatch):
+def test_long_budgets_train_the_word_encoder_longer_and_retrain_another_one(tmp_path, monkeypatch):
     """From LONG_BUDGET_MINUTES on, DS-SJE trains LONG_ENCODER_STEPS (unseen petal count: docs/quality.md); an
     encoder the demo trained for another number of steps is retrained, one with the same steps reused."""
     import t2igan.apps.demo as demo_mod
@@ -158,11 +158,15 @@ def test_long_budgets_train_the_text_encoder_longer_and_retrain_a_shorter_one(tm
     assert demo_mod.DemoOptions(minutes=13).encoder_steps is None  # the cpu preset's steps
     assert demo_mod.DemoOptions(minutes=60).encoder_steps == demo_mod.LONG_ENCODER_STEPS
     assert demo_mod.DemoOptions(minutes=60, quick=True).encoder_steps is None
+    assert demo_mod.DemoOptions(minutes=13).encoder_model == "char-cnn-rnn"
+    assert demo_mod.DemoOptions(minutes=60).encoder_model == "word-rnn" == demo_mod.LONG_ENCODER_MODEL
     cache = PreparedCache.open(synthesize_cache(tmp_path / "cache", n=60, sizes=(32,)))
     trained: list[int] = []
+    models: list[str] = []
 
     def fake_train_sje(cache, out, cfg, **kw):  # records the steps; writes a tiny (untrained) encoder
         trained.append(cfg.steps)
+        models.append(cfg.text_model)
         torch.manual_seed(0)
         CharCnnRnn.from_preset("tiny").save_pretrained(out)
         return {}
@@ -176,7 +180,10 @@ def test_long_budgets_train_the_text_encoder_longer_and_retrain_a_shorter_one(tm
         demo_mod.step_encoder(state)
         return state.notes["encoder"]
 
-    assert "7 DS-SJE steps" in run(60) and trained == [7]
-    assert run(60).startswith("reused") and trained == [7]
+    assert "trained word-rnn" in (note := run(60)) and "7 DS-SJE steps" in note and trained == [7]
+    assert run(60).startswith("reused word-rnn") and trained == [7]
     default_steps = text_mod.make_train_config("cpu").steps
     assert f"{default_steps} DS-SJE steps" in run(13) and trained == [7, default_steps]
+    assert models == ["word-rnn", "char-cnn-rnn"]
+    monkeypatch.setattr(demo_mod, "LONG_ENCODER_STEPS", default_steps)  # same steps, other model: retrained
+    assert run(60).startswith("trained word-rnn") and models[-1] == "word-rnn" and len(trained) == 3

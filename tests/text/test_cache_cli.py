@@ -87,6 +87,22 @@ def test_cli_train_captions_text(patched_data, tmp_path: Path, monkeypatch) -> N
     assert res["nearest"][0]["caption"] != res["nearest"][1]["caption"]
 
 
+def test_cli_train_set_overrides_a_setting(patched_data, tmp_path: Path, capsys) -> None:
+    from t2igan.apps.cli import main
+
+    out = tmp_path / "enc"
+    main(["encode", "train", "DATA", "--out", str(out), "--preset", "tiny", "--steps", "2", "--quiet",
+          "--set", "image_size=8", "-s", "classes_per_batch=3"])  # fmt: skip
+    cfg = json.loads((out / "train_config.json").read_text())
+    assert (cfg["image_size"], cfg["classes_per_batch"], cfg["steps"]) == (8, 3, 2)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["encode", "train", "DATA", "--out", str(tmp_path / "e2"), "--preset", "tiny", "--set", "imagesize=8"])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and "unknown config key 'sje.imagesize'" in err and "image_size" in err
+    assert "\n" not in err and not (tmp_path / "e2" / "checkpoints").exists()
+
+
 def test_cli_errors_are_one_line(tmp_path: Path, capsys) -> None:
     from t2igan.apps.cli import main
 

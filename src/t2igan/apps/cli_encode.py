@@ -30,6 +30,14 @@ def encode() -> None:
 @click.option("--preset", default="cpu", show_default=True, help="cpu (~2 min) | paper (Reed 2016 widths) | tiny")
 @click.option("--steps", type=int, default=None, help="Override the preset's number of steps.")
 @click.option("--seed", type=int, default=None, help="Override the seed (batches and init).")
+@click.option(
+    "-s",
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a DS-SJE setting (repeat), e.g. image_size=64 or classes_per_batch=40.",
+)
 @click.option("--resume", is_flag=True, help="Continue from the latest checkpoint in --out.")
 @click.option(
     "--image-features",
@@ -49,6 +57,7 @@ def train_cmd(
     preset: str,
     steps: int | None,
     seed: int | None,
+    overrides: tuple[str, ...],
     resume: bool,
     image_features: Path | None,
     threads: int | None,
@@ -58,11 +67,17 @@ def train_cmd(
     \b
     Example (the demo's encoder, ~2 minutes on 2 CPU cores):
       t2igan encode train data/flowers --out runs/text_cpu --preset cpu
+      t2igan encode train data/flowers --out runs/text_64px --steps 8000 --set image_size=64
     """
     from t2igan.text.sje_image import load_image_features
     from t2igan.text.sje_trainer import make_train_config, train_sje
+    from t2igan.training.config import parse_override
 
-    cfg = make_train_config(preset, steps=steps, seed=seed)
+    sets = dict(parse_override(item) for item in overrides)
+    for name, value in (("steps", steps), ("seed", seed)):
+        if value is not None:
+            sets[name] = value
+    cfg = make_train_config(preset, **sets)
     cache = open_cache(data)
     feats = None if image_features is None else load_image_features(image_features, cache.n)
     m = train_sje(cache, out, cfg, resume=resume, image_features=feats, threads=threads)

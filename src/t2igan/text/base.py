@@ -34,6 +34,7 @@ from t2igan.utils.pretrained import CONFIG_NAME, WEIGHTS_NAME, load_weights, rea
 # type → loader(folder, config dict) -> TextEncoder. Filled by the modules that define encoders (imported lazily).
 _LOADERS: dict[str, str] = {
     "char-cnn-rnn": "t2igan.text.char_cnn_rnn:CharCnnRnn",
+    "word-rnn": "t2igan.text.word_rnn:WordRnn",
     "minilm": "t2igan.text.sentence:MiniLMEncoder",
     "precomputed": "t2igan.text.precomputed:PrecomputedEmbeddings",
 }

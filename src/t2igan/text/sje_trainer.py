@@ -30,6 +30,8 @@ from t2igan.text.base import cpu_threads
 from t2igan.text.char_cnn_rnn import PRESETS, CharCnnRnn
 from t2igan.text.sje import ds_sje_loss
 from t2igan.text.sje_image import IMAGE_ENCODER_DIR, SjeFeatureEncoder, SjeImageConfig, SjeImageEncoder
+from t2igan.text.word_rnn import PRESETS as WORD_PRESETS
+from t2igan.text.word_rnn import WordRnn
 from t2igan.text.zero_shot import pick_image_size, zero_shot_accuracy
 from t2igan.utils.checkpoint import list_checkpoints, load_latest, save_checkpoint
 from t2igan.utils.config import build_config, config_diff
@@ -44,11 +46,16 @@ from t2igan.utils.signals import stop_on_signals
 logger = logging.getLogger(__name__)
 
 
+TextModel = CharCnnRnn | WordRnn
+TEXT_MODELS: dict[str, dict[str, Any]] = {"char-cnn-rnn": PRESETS, "word-rnn": WORD_PRESETS}  # model → its presets
+
+
 @dataclass
 class SjeTrainConfig:
     """Everything that defines a DS-SJE run (saved as ``train_config.json``; resume refuses a different one)."""
 
-    text_preset: str = "cpu"  # char-CNN-RNN widths: "cpu" | "paper" | "tiny" (char_cnn_rnn.PRESETS)
+    text_model: str = "char-cnn-rnn"  # φ(t): "char-cnn-rnn" (the paper's best) | "word-rnn" (its word-LSTM)
+    text_preset: str = "cpu"  # φ(t) widths: "cpu" | "paper" | "tiny" (char_cnn_rnn.PRESETS / word_rnn.PRESETS)
     image_channels: tuple[int, ...] = (32, 64, 128)  # θ(v) CNN widths (one stride-2 stage each)
     image_size: int = 32  # θ(v) input size (cached images are resized)
     image_extra_conv: bool = False  # θ(v): a 3×3 conv before each stride-2 conv (5× the cost, no gain on CPU)
@@ -70,8 +77,11 @@ class SjeTrainConfig:
 
     def __post_init__(self) -> None:
         self.image_channels = tuple(int(c) for c in self.image_channels)
-        if self.text_preset not in PRESETS:
-            raise T2IError(f"unknown text preset {self.text_preset!r}", hint=f"choose one of {sorted(PRESETS)}")
+        if self.text_model not in TEXT_MODELS:
+            raise T2IError(f"unknown text model {self.text_model!r}", hint=f"choose one of {sorted(TEXT_MODELS)}")
+        presets = TEXT_MODELS[self.text_model]
+        if self.text_preset not in presets:
+            raise T2IError(f"unknown text preset {self.text_preset!r}", hint=f"choose one of {sorted(presets)}")
         if self.precision not in ("fp32", "bf16", "auto"):
             raise T2IError(f"precision must be fp32, bf16 or auto, got {self.precision!r}")
         if self.optimizer not in ("adam", "rmsprop"):
@@ -141,9 +151,7 @@ def _config_json(cfg: SjeTrainConfig) -> dict[str, Any]:
 class _TrainData:
     """Training images (resized once, uint8 ``[n, 3, S, S]``) and tokenised captions, in memory."""
 
-    def __init__(
-        self, cache: CacheLike, cfg: SjeTrainConfig, text_enc: CharCnnRnn, features: np.ndarray | None
-    ) -> None:
+    def __init__(self, cache: CacheLike, cfg: SjeTrainConfig, text_enc: TextModel, features: np.ndarray | None) -> None:
         idx = np.asarray(cache.train_indices(), dtype=np.int64)
         if len(idx) == 0:
             raise T2IError("has no training images", path=cache.root, hint="check trainvalclasses.txt")
@@ -159,11 +167,14 @@ class _TrainData:
         self.by_class = [np.flatnonzero(self.class_ids == c) for c in self.classes]
         offsets = np.asarray(cache.caption_offsets)
         self.cap_count = offsets[idx + 1] - offsets[idx]
-        flat = cache.flat_captions
-        caps = [flat[j] for i in idx for j in range(offsets[i], offsets[i + 1])]
+        caps = training_captions(cache)
         self.cap_base = np.concatenate([[0], np.cumsum(self.cap_count)[:-1]])  # row of image k's first caption
-        chunks = [text_enc.tokenize(caps[i : i + 8192], warn=False).to(torch.uint8) for i in range(0, len(caps), 8192)]
-        self.tokens = torch.cat(chunks)  # uint8 [captions, max_len]: 70 symbols + padding fit in a byte
+        # chars: 70 symbols + padding fit in a byte; words: as many indices as the vocabulary has
+        dtype = torch.uint8 if isinstance(text_enc, CharCnnRnn) or text_enc.vocab_size <= 256 else torch.int32
+        chunks = [text_enc.tokenize(caps[i : i + 8192], warn=False).to(dtype) for i in range(0, len(caps), 8192)]
+        width = max(c.shape[1] for c in chunks)  # word chunks are as wide as their longest caption
+        self.tokens = torch.cat([F.pad(c, (0, width - c.shape[1])) for c in chunks])  # [captions, width]
+        self.trim = isinstance(text_enc, WordRnn)  # a word batch is cut to its longest caption (chars: fixed length)
         self.features = None if features is None else torch.as_tensor(features[idx], dtype=torch.float32)
         self.images = None if features is not None else self._load_images(cache, idx, cfg.image_size)
 
@@ -187,6 +198,8 @@ class _TrainData:
         caption = self.cap_base[rows] + rng.integers(0, self.cap_count[rows])
         labels = torch.as_tensor(self.class_ids[rows])
         tokens = self.tokens[torch.as_tensor(caption)].long()
+        if self.trim:
+            tokens = tokens[:, : max(1, int((tokens != 0).sum(1).max()))]
         if self.features is not None:
             return self.features[torch.as_tensor(rows)], tokens, labels
         x = self.images[torch.as_tensor(rows)].float().div_(127.5).sub_(1.0)
@@ -194,6 +207,21 @@ class _TrainData:
             flip = torch.as_tensor(rng.random(len(rows)) < 0.5)
             x[flip] = x[flip].flip(-1)
         return x, tokens, labels
+
+
+def training_captions(cache: CacheLike) -> list[str]:
+    """Every caption of the training images, image by image (the order ``_TrainData`` indexes)."""
+    offsets = np.asarray(cache.caption_offsets)
+    flat = cache.flat_captions
+    idx = np.asarray(cache.train_indices(), dtype=np.int64)
+    return [flat[j] for i in idx for j in range(offsets[i], offsets[i + 1])]
+
+
+def build_text_model(cfg: SjeTrainConfig, cache: CacheLike) -> TextModel:
+    """An untrained φ(t) of ``cfg.text_model`` (a word model's vocabulary: the training captions' words)."""
+    if cfg.text_model == "word-rnn":
+        return WordRnn.build(training_captions(cache), cfg.text_preset)
+    return CharCnnRnn.from_preset(cfg.text_preset)
 
 
 def _resume_state(out: Path, cfg: SjeTrainConfig) -> dict[str, Any] | None:
@@ -259,7 +287,7 @@ def _train_sje(
     feat_dim = 0 if image_features is None else int(image_features.shape[1])
     with torch.random.fork_rng(devices=[]):  # nn.Module init draws from the global RNG: seed it, then restore it
         torch.manual_seed(derive_seed(cfg.seed, "sje-init"))
-        text_enc = CharCnnRnn.from_preset(cfg.text_preset)
+        text_enc = build_text_model(cfg, cache)
         img_cfg = SjeImageConfig(text_enc.dim, cfg.image_size, cfg.image_channels, feat_dim, cfg.image_extra_conv)
         img_enc: SjeImageEncoder = SjeFeatureEncoder(img_cfg) if feat_dim else SjeImageEncoder(img_cfg)
     params = list(text_enc.parameters()) + list(img_enc.parameters())
@@ -380,13 +408,13 @@ def _train_sje(
     return metrics
 
 
-def load_sje(folder: str | Path) -> tuple[CharCnnRnn, SjeImageEncoder]:
+def load_sje(folder: str | Path) -> tuple[TextModel, SjeImageEncoder]:
     """The joint space saved by ``train_sje``: ``(text encoder φ, image encoder θ)``, both in eval mode."""
     from t2igan.text.base import load_text_encoder
     from t2igan.text.sje_image import load_sje_image_encoder
 
     text = load_text_encoder(folder)
-    if not isinstance(text, CharCnnRnn):
+    if not isinstance(text, CharCnnRnn | WordRnn):
         raise T2IError(
             f"holds a {text.type_name!r} encoder, which has no image side",
             path=folder,
