@@ -60,6 +60,14 @@ def test_config_errors_are_clear() -> None:
         WordRnn.build(CAPTIONS, "huge")
     with pytest.raises(T2IError, match="no words"):
         WordRnn.build(["", " "], "tiny")
+    with pytest.raises(T2IError, match="max_words, word_dim, rnn_dim and embed_dim must be ≥ 1"):
+        _encoder(max_words=0)
+    with pytest.raises(T2IError, match="lists a word twice"):
+        WordRnn.from_config({"vocab": ["a", "a"]})
+    with pytest.raises(T2IError, match="unknown text preset 'huge'"):
+        from t2igan.text import make_train_config
+
+        make_train_config("tiny", text_model="word-rnn", text_preset="huge")
     with pytest.raises(T2IError, match="unknown word-rnn config keys"):
         WordRnn.from_config({"vocab": ["a"], "alphabet": "abc"})
 
