@@ -6,14 +6,15 @@
 
 One grid row per caption, one column per seed. z (and StackGAN's CA noise ε) are drawn with numpy from each seed, so
 a caption and a seed always give the same image here — not the same image as `t2igan sample`, whose z comes from
-torch's generator. The tokenisation of the char-CNN-RNN is the few lines of `tokenize` below, driven by
-``text_encoder.json``.
+torch's generator. The tokenisation (characters for the char-CNN-RNN, words for the word-LSTM) is the few lines of
+`tokenize` below, driven by ``text_encoder.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import unicodedata
 from pathlib import Path
@@ -30,8 +31,22 @@ def fold_ascii(text: str, spec: dict) -> str:
     return " ".join(text.lower().split())
 
 
+def tokenize_words(captions: list[str], spec: dict) -> np.ndarray:
+    """Captions → int64 word indices [N, longest caption] (0 = padding; 2 + the position in vocab; 1 = unknown)."""
+    index = {w: i + 2 for i, w in enumerate(spec["vocab"])}
+    pattern = re.compile(spec["pattern"])
+    rows = [[index.get(w, spec["unknown_index"]) for w in pattern.findall(fold_ascii(c, spec))] for c in captions]
+    rows = [(r or [spec["unknown_index"]])[: spec["max_words"]] for r in rows]
+    out = np.full((len(rows), max(len(r) for r in rows)), spec["padding_index"], dtype=np.int64)
+    for row, ids in enumerate(rows):
+        out[row, : len(ids)] = ids
+    return out
+
+
 def tokenize(captions: list[str], spec: dict) -> np.ndarray:
     """Captions → int64 character indices [N, max_len] (0 = padding; 1 + the last position in the alphabet)."""
+    if spec["type"] == "word-rnn":
+        return tokenize_words(captions, spec)
     index = {ch: i + 1 for i, ch in enumerate(spec["alphabet"])}
     out = np.zeros((len(captions), spec["max_len"]), dtype=np.int64)
     for row, caption in enumerate(captions):

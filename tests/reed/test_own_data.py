@@ -15,6 +15,7 @@ from t2igan.apps.cli import main
 from t2igan.data.shapes import write_shapes_dataset
 from t2igan.sampling import T2IPipeline
 from t2igan.text.char_cnn_rnn import CharCnnRnn
+from t2igan.text.word_rnn import WordRnn
 from t2igan.training.own_data import data_defaults
 from t2igan.utils.errors import T2IError
 
@@ -85,6 +86,22 @@ def test_no_test_split_folder_trains_in_one_command_with_ds_sje(tmp_path, capsys
     # and `encode train` on a folder without a test split no longer crashes
     main(["encode", "train", str(data), "--out", str(tmp_path / "enc"), "--preset", "tiny", "--quiet"])
     assert "no test split (no unseen classes), seen" in capsys.readouterr().out
+
+
+def test_word_rnn_by_name_trains_the_word_lstm_on_the_data_and_exports_it(tmp_path, capsys) -> None:
+    data = tmp_path / "shapes"
+    main(["data", "shapes", "--out", str(data), "--n", "24", "--size", "16"])
+    run = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(run), "--text-encoder", "word-rnn", "--text-preset", "tiny"]
+    main([*args, *QUICK])
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if x.startswith("text: "))
+    assert line.startswith("text: word-LSTM trained with DS-SJE (--text-encoder, preset tiny, ")
+    assert line.endswith(str(data / ".t2igan_cache" / "word-rnn-tiny"))
+    pipe = T2IPipeline.from_pretrained(run)
+    assert isinstance(pipe.text_encoder, WordRnn)  # typed captions go through the word encoder
+    assert "circle" in pipe.text_encoder.index  # its vocabulary: the data's own words
+    assert pipe(prompt="a small red circle", output_type="pt").images.shape == (1, 3, 16, 16)
 
 
 def test_one_class_folder_trains_in_one_command_with_minilm(tmp_path, capsys) -> None:

@@ -23,6 +23,7 @@ from t2igan.models.stackganpp import StackGanPPGenerator, stackganpp_config
 from t2igan.sampling import T2IPipeline
 from t2igan.sampling.onnx_export import export_onnx
 from t2igan.text.char_cnn_rnn import CharCnnRnn
+from t2igan.text.word_rnn import WordRnn
 from t2igan.utils.errors import T2IError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "onnx_sample.py"
@@ -102,6 +103,32 @@ def test_text_encoder_graph_with_the_examples_numpy_tokenisation_matches_encode(
     assert got.shape == (4, text_dim) and np.abs(got - want).max() <= 1e-4
 
 
+def test_word_lstm_graph_with_the_examples_word_tokenisation_matches_encode(tmp_path) -> None:
+    generator, text_dim = _generators()["reed"]
+    torch.manual_seed(0)
+    words = WordRnn.build([*CAPTIONS[:2], "pink petals, pointed"], preset="tiny", embed_dim=text_dim, max_words=12)
+    pipe = T2IPipeline(generator.eval(), words.eval())
+    info = export_onnx(_save(pipe, tmp_path), tmp_path / "onnx")
+    te = info["text_encoder"]
+    assert te["type"] == "word-rnn" and te["inputs"]["tokens"] == ["batch", "words"]
+    assert te["max_abs_diff_vs_torch"] <= 1e-4
+    spec = json.loads((tmp_path / "onnx" / "text_encoder.json").read_text())
+    example = runpy.run_path(str(EXAMPLE))
+    captions = [*CAPTIONS, "petals of an unheard-of colour", "!!"]  # unknown words, a long caption cut at 12 words
+    tokens = example["tokenize"](captions, spec)
+    with pytest.warns(UserWarning, match="truncated"):
+        assert np.array_equal(tokens, words.tokenize(captions).numpy())
+    assert tokens.shape == (6, 12) and (tokens == 1).any()  # unknown words map to index 1
+    session = _session(tmp_path / "onnx" / "text_encoder.onnx")
+    got = session.run(None, {"tokens": tokens})[0]
+    with pytest.warns(UserWarning, match="truncated"):
+        want = pipe.text_encoder.encode(captions).numpy()
+    assert got.shape == (6, text_dim) and np.abs(got - want).max() <= 1e-4
+    short = example["tokenize"](["pink petals"], spec)  # another length: the word axis is dynamic
+    assert short.shape == (1, 2)
+    assert np.abs(session.run(None, {"tokens": short})[0] - words.encode(["pink petals"]).numpy()).max() <= 1e-4
+
+
 def test_ca_mean_export_has_no_eps_inputs_and_the_pipeline_is_left_as_it_was(tmp_path) -> None:
     generator, text_dim = _generators()["stackgan2"]
     pipe = _pipe(generator, text_dim)
@@ -139,7 +166,7 @@ def test_cli_export_and_the_example_runs_without_torch(tmp_path) -> None:
     assert arr[2:34, 2:34].std() > 0 and not np.array_equal(arr[2:34, 2:34], arr[2:34, 36:68])  # seeds differ
 
 
-def test_export_refuses_a_foreign_folder_and_models_without_char_encoder(tmp_path) -> None:
+def test_export_refuses_a_foreign_folder_and_models_without_sje_encoder(tmp_path) -> None:
     generator, _ = _generators()["reed"]
     foreign = tmp_path / "mine"
     foreign.mkdir()

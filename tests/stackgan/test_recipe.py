@@ -357,6 +357,40 @@ def test_pair_logits_are_the_matching_logits_of_every_pair() -> None:
         StackGanDiscriminator(32, 4, 6, uncond_head=True, d_norm="batch").pair_logits(f, mus)
 
 
+@pytest.mark.parametrize("d_norm", ["spectral", "batch"])
+def test_projection_head_is_psi_plus_the_projected_condition_for_every_pair(d_norm: str) -> None:
+    torch.manual_seed(0)
+    d = StackGanDiscriminator(32, 4, 6, uncond_head=True, d_norm=d_norm, d_text="projection").eval()
+    assert d.cond_head is None and d.psi is not None and d.embed is not None
+    f = d.encode(torch.randn(3, 3, 32, 32))
+    mus = torch.randn(5, 6)
+    pooled = f.sum(dim=(2, 3))  # Miyato & Koyama 2018, Eq. (3), by hand
+    v = mus @ d.embed.weight.t()
+    by_hand = (pooled @ d.psi.weight.t() + d.psi.bias)[:, 0][:, None] + pooled @ v.t()
+    pairs = d.pair_logits(f, mus)  # a matrix product for either norm: BatchNorm is not in this head
+    assert pairs.shape == (3, 5) and torch.allclose(pairs, by_hand, atol=1e-4)
+    assert torch.allclose(d.cond_logits(f, mus[:3]), by_hand.diagonal(), atol=1e-4)
+    # the condition matters, and a different one changes only the text term
+    assert not torch.allclose(pairs[:, 0], pairs[:, 1])
+    with pytest.raises(T2IError, match=r"model\.d_text='film' is unknown"):
+        StackGanDiscriminator(32, 4, 6, uncond_head=True, d_text="film")
+
+
+def test_projection_d_trains_stage2_with_the_contrastive_term_and_is_saved(sg_config, blobs32, stage1_dir) -> None:
+    sets = ["model.name=stackgan", "model.stage=2", f"model.stage1={stage1_dir}", "data.size=32"]
+    s = _system(sg_config, *sets, *RECIPE, "model.d_text=projection", "loss.contrastive=1")
+    assert s.D.d_text == "projection" and s.D.cond_head is None
+    before = {k: v.clone() for k, v in s.D.state_dict().items()}
+    log = s.train_step(_batch(blobs32), 0)
+    assert log["d_contrastive"] > 0 and log["g_contrastive"] > 0
+    after = s.D.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("embed."))  # V learns
+    # BatchNorm in D is allowed with the projection head (its pair logits do not mix images)
+    _system(sg_config, *sets, "model.d_norm=batch", "model.d_text=projection", "loss.contrastive=1")
+    with pytest.raises(T2IError, match=r"model\.d_text='x' is unknown"):
+        _system(sg_config, *sets, "model.d_text=x")
+
+
 @pytest.mark.parametrize("stage", [1, 2])
 def test_contrastive_term_trains_d_and_g_on_all_pairs(sg_config, blobs16, blobs32, stage1_dir, stage: int) -> None:
     sets = ["model.name=stackgan", "data.size=16"] if stage == 1 else [

@@ -73,16 +73,16 @@ See docs/training.md for every option and its source.
     "--text-encoder",
     default="auto",
     show_default=True,
-    metavar="auto|char-cnn-rnn|minilm|DIR",
+    metavar="auto|char-cnn-rnn|word-rnn|minilm|DIR",
     help="With --data: what encodes the captions (auto: the cache's embeddings if any, else DS-SJE char-CNN-RNN "
-    "with ≥ 2 classes, else MiniLM).",
+    "with ≥ 2 classes, else MiniLM; word-rnn: the DS-SJE word-LSTM, trained on the data).",
 )
 @click.option(
     "--text-preset",
     type=click.Choice(["cpu", "paper", "tiny"]),
     default="cpu",
     show_default=True,
-    help="DS-SJE preset when the char-CNN-RNN is trained.",
+    help="DS-SJE preset when the char-CNN-RNN or word-LSTM is trained.",
 )
 @click.option("--out", type=click.Path(), help="Run folder (sets run_dir).")
 @click.option("--resume", is_flag=True, help="Continue from the newest valid checkpoint in the run folder.")

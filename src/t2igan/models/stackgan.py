@@ -20,7 +20,9 @@ ICCV 2017 (arXiv:1612.03242). Layer for layer this follows the authors' PyTorch 
   keeps the content but not where an edge lies to the pixel, so without it Stage-II cannot sharpen.
   ``stage2_condition="stage1"`` (beyond the paper) replaces Stage-II's own CA by the code ĉ₀ that drew the Stage-I
   image. D: strided convs to 4×4×(32·DF_DIM), conv3×3 back to 8·DF_DIM, conditional logit and (as in the PyTorch
-  release) an unconditional logit.
+  release) an unconditional logit. ``d_text="projection"`` (beyond the paper) gives D the projection head of Miyato &
+  Koyama (ICLR 2018, Eq. (3)) instead of the concatenation: D(x, μ) = ψ(φ(x)) + μᵀVφ(x), φ(x) the sum-pooled 4×4
+  features.
 
 Sizes are configurable (`stage1_size`, `stage2_size`, powers of two) so that CPU presets (e.g. 64 → 128) and tests
 (16 → 32, widths 8) use the very same classes; `PRESETS` names them (``paper`` = the release's birds settings).
@@ -79,6 +81,7 @@ class StackGanConfig:
     stage2_size: int = 256
     uncond_head: bool = True  # Stage-II D's extra unconditional logit (PyTorch release)
     d_norm: str = "batch"  # batch: BatchNorm in D (paper) | spectral: spectral norm on every D weight, no BN
+    d_text: str = "concat"  # concat: μ tiled 4×4 + conv3×3 + conv4×4 (paper) | projection: ψ(φ(x)) + μᵀVφ(x)
     stage2_residual: bool = False  # Stage-II draws a residual on its upsampled Stage-I image (starts as Stage-I)
     stage2_skip: bool = False  # Stage-II's last layers also see the upsampled Stage-I image (to sharpen its edges)
     stage2_condition: str = "own"  # own: Stage-II's own CA (paper) | stage1: the code ĉ₀ that drew the Stage-I image
@@ -102,6 +105,7 @@ class StackGanConfig:
         if self.gf_dim < 4 or self.df_dim < 1:
             raise T2IError(f"model.gf_dim must be ≥ 4 and df_dim ≥ 1 (got {self.gf_dim}, {self.df_dim})")
         check_d_norm(self.d_norm)
+        check_d_text(self.d_text)
         if self.stage2_condition not in STAGE2_CONDITIONS:
             raise T2IError(
                 f"model.stage2_condition must be one of {STAGE2_CONDITIONS}, got {self.stage2_condition!r}",
@@ -147,6 +151,14 @@ def stackgan_config(preset: str | None = "paper", **params: Any) -> StackGanConf
 
 
 D_NORMS = ("batch", "spectral")
+
+
+D_TEXTS = ("concat", "projection")
+
+
+def check_d_text(d_text: str) -> None:
+    if d_text not in D_TEXTS:
+        raise T2IError(f"model.d_text={d_text!r} is unknown", hint=f"choose from {list(D_TEXTS)}")
 
 
 def check_d_norm(d_norm: str) -> None:
@@ -287,6 +299,8 @@ class StackGanDiscriminator(nn.Module):
     Stage-I D at 64, Stage-II D at 256, and each of StackGAN++'s D_NET64/128/256.
     Heads: conditional = conv3×3(C + Ng → C) + BN + LeakyReLU, conv4×4 stride 4 → 1 on concat(features, μ tiled);
     unconditional = conv4×4 stride 4 → 1. ``condition_dim=0`` makes an unconditional-only D.
+    ``d_text="projection"``: the conditional logit is Miyato & Koyama's projection (ICLR 2018, Eq. (3)),
+    ψ(φ(x)) + μᵀVφ(x) with φ(x) the features summed over the 4×4 grid, ψ and V linear (beyond the papers).
 
     ``d_norm="spectral"``: every convolution is spectrally normalised (Miyato et al., ICLR 2018, Eq. (8):
     W / σ(W), σ by one power iteration per step), with a bias and without BatchNorm, and keeps PyTorch's default init
@@ -294,12 +308,20 @@ class StackGanDiscriminator(nn.Module):
     """
 
     def __init__(
-        self, image_size: int, df_dim: int, condition_dim: int, *, uncond_head: bool, d_norm: str = "batch"
+        self,
+        image_size: int,
+        df_dim: int,
+        condition_dim: int,
+        *,
+        uncond_head: bool,
+        d_norm: str = "batch",
+        d_text: str = "concat",
     ) -> None:
         super().__init__()
         if image_size < 8 or image_size & (image_size - 1):
             raise T2IError(f"discriminator image size must be a power of two ≥ 8, got {image_size}")
         check_d_norm(d_norm)
+        check_d_text(d_text)
         sn = d_norm == "spectral"
         wrap = spectral_norm if sn else (lambda m: m)
 
@@ -323,8 +345,14 @@ class StackGanDiscriminator(nn.Module):
         self.condition_dim = condition_dim
         self.image_size = image_size
         self.d_norm = d_norm
+        self.d_text = d_text
         self.cond_head: nn.Module | None = None
-        if condition_dim > 0:
+        self.psi: nn.Module | None = None  # projection head: ψ (image only) and V (condition → feature space)
+        self.embed: nn.Module | None = None
+        if condition_dim > 0 and d_text == "projection":
+            self.psi = wrap(nn.Linear(ch, 1))
+            self.embed = wrap(nn.Linear(condition_dim, ch, bias=False))
+        elif condition_dim > 0:
             self.cond_head = nn.Sequential(
                 conv(ch + condition_dim, ch, 3, 1, 1),
                 *norm(ch),
@@ -339,8 +367,12 @@ class StackGanDiscriminator(nn.Module):
 
     def cond_logits(self, features: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
         """Matching logit ``[B]`` of image features ``[B, C, 4, 4]`` with condition μ ``[B, Ng]`` (pass μ detached)."""
-        if self.cond_head is None:
+        if self.condition_dim == 0:
             raise RuntimeError("this discriminator has no conditional head (condition_dim=0)")
+        if self.psi is not None and self.embed is not None:  # projection: ψ(φ(x)) + μᵀVφ(x)
+            pooled = features.float().sum(dim=(2, 3))
+            return self.psi(pooled).flatten() + (self.embed(mu.float()) * pooled).sum(dim=1)
+        assert self.cond_head is not None
         c = mu.to(features.dtype)[:, :, None, None].expand(-1, -1, features.shape[2], features.shape[3])
         return self.cond_head(torch.cat([features, c], dim=1)).flatten()
 
@@ -352,10 +384,15 @@ class StackGanDiscriminator(nn.Module):
         The head's first conv is linear in its input, so ``conv([f_i; c_j]) = conv([f_i; 0]) + conv([0; c_j]) − b``:
         both halves are computed once (one conv call on B_img + B_cond inputs) and only the LeakyReLU and the last
         4×4 conv run per pair. Exact for the spectral-norm D; BatchNorm (``d_norm="batch"``) would couple the pairs
-        through the batch statistics, so it is refused.
+        through the batch statistics, so it is refused. The projection head is linear in μ: ψ(φ_i) + φ_i·Vμ_j, one
+        matrix product, with either norm.
         """
-        if self.cond_head is None:
+        if self.condition_dim == 0:
             raise RuntimeError("this discriminator has no conditional head (condition_dim=0)")
+        if self.psi is not None and self.embed is not None:
+            pooled = features.float().sum(dim=(2, 3))
+            return self.psi(pooled) + pooled @ self.embed(mus.float()).t()
+        assert self.cond_head is not None
         if self.d_norm != "spectral":
             raise ValueError("pair logits need the spectral-norm D (model.d_norm=spectral): BatchNorm couples pairs")
         first, act, last = self.cond_head
@@ -388,7 +425,9 @@ def stackgan_discriminator(config: StackGanConfig) -> StackGanDiscriminator:
     Stage-II D at ``stage2_size`` (plus the unconditional logit with ``uncond_head``, as the PyTorch release)."""
     size = config.stage2_size if config.stage == 2 else config.stage1_size
     uncond = config.uncond_head and config.stage == 2
-    return StackGanDiscriminator(size, config.df_dim, config.condition_dim, uncond_head=uncond, d_norm=config.d_norm)
+    return StackGanDiscriminator(
+        size, config.df_dim, config.condition_dim, uncond_head=uncond, d_norm=config.d_norm, d_text=config.d_text
+    )
 
 
 # --------------------------------------------------------------------------------------------------- generators

@@ -1,4 +1,4 @@
-"""ONNX export of a pretrained folder: the generator and the char-CNN-RNN, for onnxruntime without PyTorch.
+"""ONNX export of a pretrained folder: the generator and the DS-SJE text encoder, for onnxruntime without PyTorch.
 
     t2igan export runs/demo --format onnx --out runs/demo_onnx
     python examples/onnx_sample.py runs/demo_onnx "this flower has pink petals" --out pink.png
@@ -11,8 +11,10 @@ The folder written::
                           (StackGAN's Conditioning Augmentation noise ε, one per sampling CA) → image [B, 3, S, S]
                           (Reed) or stage_0 … stage_k coarse → fine (StackGAN, StackGAN++), in [-1, 1]
     text_encoder.onnx     char-CNN-RNN: tokens int64 [B, max_len] → embedding [B, dim] (one-hot, conv stack, GRU,
-                          mean over time, linear; Reed et al., CVPR 2016)
-    text_encoder.json     the tokenisation, done in Python/numpy: alphabet, max_len, the ASCII fold
+                          mean over time, linear; Reed et al., CVPR 2016); word-LSTM: word indices int64
+                          [B, words] → embedding (word embedding, LSTM, mean over the words, linear; same paper)
+    text_encoder.json     the tokenisation, done in Python/numpy: alphabet and max_len (characters) or the word
+                          pattern, vocabulary and max_words (words), the ASCII fold
     README.md             the model card of the source folder, when it has one
 
 The batch axis is dynamic in every graph. ε is an input, so a graph is deterministic: the same inputs give the same
@@ -44,7 +46,14 @@ FORMAT = "t2igan-onnx/1"
 MIN_OPSET, MAX_OPSET, DEFAULT_OPSET = 17, 20, 17
 TOLERANCE = 1e-4  # max |onnxruntime − PyTorch| accepted for an exported graph
 
-__all__ = ["CharTokensGraph", "GeneratorGraph", "export_onnx", "tokenizer_spec"]
+__all__ = [
+    "CharTokensGraph",
+    "GeneratorGraph",
+    "WordTokensGraph",
+    "export_onnx",
+    "tokenizer_spec",
+    "word_tokenizer_spec",
+]
 
 
 class GeneratorGraph(nn.Module):
@@ -81,6 +90,40 @@ class CharTokensGraph(nn.Module):
         h = e.conv(one_hot)  # [B, c3, T]
         out, _ = e.rnn(h.transpose(1, 2))
         return e.proj(out.mean(dim=1))
+
+
+class WordTokensGraph(nn.Module):
+    """The word-LSTM from word indices (0 = padding, 1 = unknown): `WordRnn.forward_tokens` as is."""
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.encoder.forward_tokens(tokens)
+
+
+def word_tokenizer_spec(encoder: Any) -> dict[str, Any]:
+    """What `WordRnn.tokenize` does, as data: the ASCII fold of the char-CNN-RNN, then the word pattern; index = 2 +
+    the word's position in ``vocab``, 1 for any other word, a caption without words is one unknown word; cut at
+    ``max_words``; zero-padded to the batch's longest caption."""
+    from t2igan.text.base import ASCII_FOLD_TABLE
+    from t2igan.text.word_rnn import _WORD, PAD, UNK
+
+    return {
+        "type": "word-rnn",
+        "pattern": _WORD.pattern,
+        "vocab": list(encoder.config.vocab),
+        "max_words": int(encoder.config.max_words),
+        "padding_index": PAD,
+        "unknown_index": UNK,
+        "index": "2 + the position of the word in vocab; any other word is unknown_index",
+        "replace": dict(ASCII_FOLD_TABLE),
+        "unicode": "NFKD, then ASCII characters only",
+        "lowercase": True,
+        "collapse_whitespace": True,
+        "dim": int(encoder.dim),
+    }
 
 
 def tokenizer_spec(encoder: Any) -> dict[str, Any]:
@@ -184,41 +227,51 @@ def _export_generator(graph: GeneratorGraph, path: Path, opset: int, rng: torch.
 
 def _export_text_encoder(pipe: Any, folder: Path, opset: int, rng: torch.Generator) -> dict[str, Any]:
     from t2igan.text.char_cnn_rnn import CharCnnRnn
+    from t2igan.text.word_rnn import WordRnn
 
     enc = pipe.text_encoder
-    if not isinstance(enc, CharCnnRnn):
+    if not isinstance(enc, (CharCnnRnn, WordRnn)):
         kind = getattr(enc, "name", None) or ("none: the model was trained on precomputed embeddings")
         return {"file": None, "type": kind, "note": "not exported: feed text_emb computed elsewhere"}
     enc = enc.to("cpu").eval()
-    graph = CharTokensGraph(enc).eval()
-    spec = tokenizer_spec(enc)
-    length = spec["max_len"]
+    words = isinstance(enc, WordRnn)
+    graph: nn.Module = (WordTokensGraph(enc) if words else CharTokensGraph(enc)).eval()
+    spec = word_tokenizer_spec(enc) if words else tokenizer_spec(enc)
+    length = spec["max_words"] if words else spec["max_len"]
+    high = enc.vocab_size if words else graph.alphabet_size + 1  # type: ignore[operator]
 
-    def tokens(b: int) -> torch.Tensor:
-        return torch.randint(0, graph.alphabet_size + 1, (b, length), generator=rng)
+    def tokens(b: int, n: int) -> torch.Tensor:
+        return torch.randint(0, high, (b, n), generator=rng)
 
     path = folder / "text_encoder.onnx"
-    _export(graph, (tokens(2),), path, ["tokens"], ["embedding"], opset)
-    check = tokens(3)
-    check[0, length // 2 :] = 0  # a padded caption too
+    axes = {"tokens": {0: "batch", 1: "words"}} if words else None  # word rows are as long as the longest caption
+    _export(graph, (tokens(2, 8 if words else length),), path, ["tokens"], ["embedding"], opset, axes)
+    check = tokens(3, 11 if words else length)  # another length than traced, for words
+    check[0, check.shape[1] // 2 :] = 0  # a padded caption too
     with torch.no_grad():
         want = enc.forward_tokens(check).numpy()
     diff = _max_diff(_run(path, {"tokens": check}), [want], path)
     atomic_write_json(folder / "text_encoder.json", spec)
     return {
         "file": path.name,
-        "type": "char-cnn-rnn",
+        "type": enc.name,
         "tokenizer": "text_encoder.json",
-        "inputs": {"tokens": ["batch", length]},
+        "inputs": {"tokens": ["batch", "words" if words else length]},
         "outputs": {"embedding": ["batch", int(enc.dim)]},
         "max_abs_diff_vs_torch": diff,
     }
 
 
 def _export(
-    module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, inputs: list[str], outputs: list[str], opset: int
+    module: nn.Module,
+    args: tuple[torch.Tensor, ...],
+    path: Path,
+    inputs: list[str],
+    outputs: list[str],
+    opset: int,
+    dynamic: dict[str, dict[int, str]] | None = None,
 ) -> None:
-    axes = {n: {0: "batch"} for n in [*inputs, *outputs]}
+    axes = {n: {0: "batch"} for n in [*inputs, *outputs]} | (dynamic or {})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
         try:

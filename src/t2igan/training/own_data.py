@@ -10,7 +10,8 @@ the model. The text encoder is chosen like this (``text_encoder="auto"``):
 - embeddings already in the cache (an earlier run, `t2igan encode`, StackGAN's published ones) → those, when there
   is one key (else ``--set data.embeddings=KEY``);
 - at least 2 training classes → the char-CNN-RNN trained with DS-SJE (Reed et al., CVPR 2016) on the data, kept in
-  ``<cache>/char-cnn-rnn-<preset>/`` and reused;
+  ``<cache>/char-cnn-rnn-<preset>/`` and reused (``text_encoder="word-rnn"``: Reed et al.'s word-LSTM instead, in
+  ``<cache>/word-rnn-<preset>/``);
 - otherwise (one class, e.g. COCO or unlabelled images) → the pretrained MiniLM (extra ``t2igan[sentence]``).
 
 ``data_defaults(n_images)`` picks the resolution and augmentation for the data size: GANs overfit small data, so a
@@ -33,7 +34,8 @@ SMALL_DATA = 1000  # fewer images: 32 px
 MEDIUM_DATA = 5000  # fewer images: DiffAugment translation on
 TRANSLATE = 0.125  # DiffAugment translation: max shift, as a fraction of the side (Zhao et al. 2020)
 logger = logging.getLogger(__name__)
-TEXT_ENCODERS = ("auto", "char-cnn-rnn", "minilm")
+SJE_MODELS = {"char-cnn-rnn": "char-CNN-RNN", "word-rnn": "word-LSTM"}  # DS-SJE encoders trained on the data
+TEXT_ENCODERS = ("auto", *SJE_MODELS, "minilm")
 
 
 @dataclass
@@ -92,7 +94,8 @@ def prepare_own_data(
     progress: bool = True,
 ) -> DataPlan:
     """Prepare ``folder`` at ``size`` px and its caption embeddings (see the module docstring). ``text_encoder``:
-    ``auto``, ``char-cnn-rnn``, ``minilm`` or an encoder folder; ``embeddings``: a key already in the cache to use."""
+    ``auto``, ``char-cnn-rnn``, ``word-rnn``, ``minilm`` or an encoder folder; ``embeddings``: a key already in the
+    cache to use."""
     from t2igan.data.cache import PreparedCache, prepare_cache
 
     folder = Path(folder)
@@ -131,7 +134,7 @@ def _stored(plan: DataPlan, cache: Any, key: str | None) -> None:
         raise T2IError(
             f"the cache holds several caption embeddings {keys}",
             path=cache.root,
-            hint="choose one with --set data.embeddings=KEY, or --text-encoder char-cnn-rnn|minilm|DIR",
+            hint="choose one with --set data.embeddings=KEY, or --text-encoder char-cnn-rnn|word-rnn|minilm|DIR",
         )
     key = key or keys[0]
     if not cache.has_embeddings(key):
@@ -158,16 +161,18 @@ def _encode(plan: DataPlan, cache: Any, choice: str, preset: str, seed: int, pro
         plan.say(f"text: pretrained MiniLM (all-MiniLM-L6-v2, 384-d) — {why}")
         encoder = load_text_encoder("minilm")
         plan.text_encoder = "minilm"
-    elif choice == "char-cnn-rnn":
+    elif choice in SJE_MODELS:
         from t2igan.text import make_train_config, train_sje
 
-        out = Path(cache.root) / f"char-cnn-rnn-{preset}"
+        out = Path(cache.root) / f"{choice}-{preset}"
         done = (out / "metrics.json").is_file() and (out / "config.json").is_file()
-        cfg = make_train_config(preset, seed=seed)
+        cfg = make_train_config(preset, seed=seed, text_model=choice)
         if preset == "cpu":  # a small dataset needs fewer steps: 0.6 per training image, 800 … the preset's 4000
-            cfg = make_train_config(preset, seed=seed, steps=min(cfg.steps, max(800, round(0.6 * plan.n_train))))
+            steps = min(cfg.steps, max(800, round(0.6 * plan.n_train)))
+            cfg = make_train_config(preset, seed=seed, text_model=choice, steps=steps)
         where = f", reused from {out}" if done else f" → {out}"
-        plan.say(f"text: char-CNN-RNN trained with DS-SJE ({why}, preset {preset}, {cfg.steps} steps){where}")
+        name = SJE_MODELS[choice]
+        plan.say(f"text: {name} trained with DS-SJE ({why}, preset {preset}, {cfg.steps} steps){where}")
         if not done:
             train_sje(cache, out, cfg, resume=True, progress=progress)
         encoder = load_text_encoder(out)

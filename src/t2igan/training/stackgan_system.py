@@ -153,10 +153,11 @@ class StackGanSystem(GanSystem):
                 "loss.real_sr trains Stage-II on real images resized to Stage-I's size: a Stage-I run has no Stage-II",
                 hint="drop loss.real_sr (or set model.stage=2)",
             )
-        if cfg.loss.contrastive > 0 and mc.d_norm != "spectral":
+        if cfg.loss.contrastive > 0 and mc.d_norm != "spectral" and mc.d_text == "concat":
             raise T2IError(
                 "loss.contrastive scores every image-text pair with D's matching logit, which BatchNorm couples",
-                hint="set model.d_norm=spectral (as the CPU presets do) or drop loss.contrastive",
+                hint="set model.d_norm=spectral (as the CPU presets do) or model.d_text=projection, or drop "
+                "loss.contrastive",
             )
         if cfg.model.stage1 and (mc.stage == 1 or cfg.model.init):
             raise T2IError(
