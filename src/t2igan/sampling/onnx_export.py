@@ -108,11 +108,11 @@ def word_tokenizer_spec(encoder: Any) -> dict[str, Any]:
     the word's position in ``vocab``, 1 for any other word, a caption without words is one unknown word; cut at
     ``max_words``; zero-padded to the batch's longest caption."""
     from t2igan.text.base import ASCII_FOLD_TABLE
-    from t2igan.text.word_rnn import _WORD, PAD, UNK
+    from t2igan.text.word_rnn import PAD, UNK, WORD_PATTERN
 
     return {
         "type": "word-rnn",
-        "pattern": _WORD.pattern,
+        "pattern": WORD_PATTERN,
         "vocab": list(encoder.config.vocab),
         "max_words": int(encoder.config.max_words),
         "padding_index": PAD,

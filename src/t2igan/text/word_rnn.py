@@ -29,7 +29,8 @@ from t2igan.text.base import TextEncoder, fold_ascii, warn_truncated
 from t2igan.utils.errors import T2IError
 
 PAD, UNK = 0, 1  # word index 0 pads a caption, 1 stands for any word outside the vocabulary
-_WORD = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
+WORD_PATTERN = r"[a-z0-9]+|[^\sa-z0-9]"  # a word: a run of letters and digits, or one punctuation mark
+_WORD = re.compile(WORD_PATTERN)
 
 
 def split_words(caption: str) -> list[str]:
@@ -142,4 +143,4 @@ class WordRnn(TextEncoder):
         return self.forward_tokens(self.tokenize(captions).to(self.proj.weight.device))
 
 
-__all__ = ["PRESETS", "WordRnn", "WordRnnConfig", "split_words"]
+__all__ = ["PAD", "PRESETS", "UNK", "WORD_PATTERN", "WordRnn", "WordRnnConfig", "split_words"]
