@@ -153,3 +153,14 @@ def contrastive_loss(logits: torch.Tensor, same_class: torch.Tensor | None = Non
         logits = logits.masked_fill(off_diag, float("-inf"))
     target = torch.arange(len(logits), device=logits.device)
     return F.cross_entropy(logits, target)
+
+
+def sentence_matching_loss(
+    image_emb: torch.Tensor, text_emb: torch.Tensor, gamma: float = 10.0, same_class: torch.Tensor | None = None
+) -> torch.Tensor:
+    """AttnGAN's sentence-level DAMSM loss (Xu et al., CVPR 2018, Eqs. (10)–(11)): R(Q, D) = cos(image, sentence),
+    P(D_i | Q_i) = softmax_j(γ₃·R(Q_i, D_j)) over the batch, loss = −log P(D|Q) − log P(Q|D). ``image_emb`` and
+    ``text_emb`` are ``[B, E]`` vectors of one joint space (here the DS-SJE image and caption encoders); same-class
+    pairs other than the diagonal are masked out, as in ``contrastive_loss``."""
+    scores = gamma * F.normalize(image_emb.float(), dim=1) @ F.normalize(text_emb.float(), dim=1).T
+    return contrastive_loss(scores, same_class) + contrastive_loss(scores.T, same_class)

@@ -75,6 +75,11 @@ class LossConfig:
     # StackGAN Stage-II: weight of an L1 term that refines half the batch's *real* images from their Stage-I size back
     # to the real image (paired super-resolution next to the adversarial terms; beyond the papers); 0 = off
     real_sr: float = 0.0
+    # StackGAN: weight of AttnGAN's sentence-level matching loss (DAMSM, Xu et al. 2018, Eqs. (10)–(11)) on G's images,
+    # scored by the DS-SJE image encoder saved with the caption encoder (``loss.sje_encoder``); 0 = off
+    sje_match: float = 0.0
+    sje_encoder: str | None = None  # the text-encoder folder (with image_encoder/) that made data.embeddings
+    sje_gamma: float = 10.0  # AttnGAN's γ₃: the cosine scores are multiplied by it before the softmax
 
     def contrastive_temperature(self, family_default: float) -> float:
         """``contrastive_tau``, or the model family's default when it is None (its scores set the scale)."""
@@ -184,7 +189,8 @@ class TrainConfig:
             raise T2IError(f"train.max_skipped_share={self.train.max_skipped_share} must be in (0, 1]")
         if not self.train.max_weight_growth > 1.0:
             raise T2IError(f"train.max_weight_growth={self.train.max_weight_growth} must be > 1")
-        for name in ("kl_weight", "uncond_weight", "color_lambda", "r1", "instance_noise", "ma_gp", "real_sr"):
+        nonneg = ("kl_weight", "uncond_weight", "color_lambda", "r1", "instance_noise", "ma_gp", "real_sr", "sje_match")
+        for name in nonneg:
             if getattr(self.loss, name) < 0:
                 raise T2IError(f"loss.{name}={getattr(self.loss, name)} must be ≥ 0")
         if self.loss.r1_every < 1 or self.loss.instance_noise_steps < 0:
@@ -245,6 +251,7 @@ _RANGES: dict[tuple[str, str], tuple[float, bool, float | None]] = {
     ("loss", "ma_gp_power"): (0, False, None),
     ("loss", "contrastive"): (0, True, None),
     ("loss", "contrastive_tau"): (0, False, None),
+    ("loss", "sje_gamma"): (0, False, None),
     ("train", "steps"): (1, True, None),
     ("train", "epochs"): (0, False, None),
     ("train", "max_minutes"): (0, False, None),

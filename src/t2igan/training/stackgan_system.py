@@ -30,6 +30,9 @@ One step = one D update then one G update on the same batch (Eqs. (3)/(5) then (
   their captions and an L1 term pulls the result to the real image, to teach from real pairs what the detail of a
   64 px picture looks like at 128 px (beyond the papers; measured at weight 10 without effect on sharpness: the
   adversarial terms outweigh it, docs/stackgan.md);
+- ``loss.sje_match`` (beyond the papers): AttnGAN's sentence-level DAMSM loss (Xu et al., CVPR 2018, Eqs. (10)–(11))
+  on G's images, scored by the frozen DS-SJE image encoder trained with the caption encoder (``loss.sje_encoder``):
+  each image must be nearer its own caption than the batch's other captions, and each caption its own image;
 - ``loss.ms_weight``: MSGAN's mode-seeking term (Mao et al., CVPR 2019, Eq. (3)) on a second z for half the batch's
   captions (same text and CA noise), so that z keeps changing the image;
 - optional EMA of G for sampling and export (``optim.ema``; its BatchNorm statistics are re-estimated on fixed
@@ -50,7 +53,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from t2igan.losses.gan import contrastive_loss, matching_aware_gp, mode_seeking_loss, r1_penalty, same_class_mask
+from t2igan.losses.gan import (
+    contrastive_loss,
+    matching_aware_gp,
+    mode_seeking_loss,
+    r1_penalty,
+    same_class_mask,
+    sentence_matching_loss,
+)
 from t2igan.losses.stackgan import color_consistency_loss, generator_adv_loss, kl_loss, stackgan_d_loss
 from t2igan.models.stackgan import (
     RETIRED_KEYS,
@@ -60,6 +70,7 @@ from t2igan.models.stackgan import (
     stackgan_config,
     stackgan_discriminator,
 )
+from t2igan.text.sje_image import load_sje_image_encoder
 from t2igan.training.config import TrainConfig
 from t2igan.training.ema import ema_decay_at, update_ema
 from t2igan.training.init_from import init_from_pretrained
@@ -128,7 +139,7 @@ class StackGanSystem(GanSystem):
     config_class = StackGanConfig
     honoured_keys = STACKGAN_COMMON_KEYS | {
         "model.stage1", "loss.color_lambda", "loss.d_on_stage1_mu", "loss.contrastive", "loss.contrastive_tau",
-        "loss.real_sr",
+        "loss.real_sr", "loss.sje_match", "loss.sje_encoder", "loss.sje_gamma",
     }  # fmt: skip
 
     def __init__(self, cfg: TrainConfig, text_dim: int, device: torch.device) -> None:
@@ -183,6 +194,7 @@ class StackGanSystem(GanSystem):
         self.G_ema: StackGanGenerator | None = None
         if o.ema > 0:
             self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval()
+        self.sje_image = load_matching_encoder(cfg, text_dim, self.device) if cfg.loss.sje_match > 0 else None
 
     # -- GanSystem ------------------------------------------------------------------------------------------------
     @property
@@ -296,6 +308,12 @@ class StackGanSystem(GanSystem):
                 sr = (refined.float() - real[:k]).abs().mean()
                 parts["g_real_sr"] = float(sr.detach())
                 loss_g = loss_g + lc.real_sr * sr
+            if self.sje_image is not None:  # AttnGAN's DAMSM sentence loss with the frozen DS-SJE image encoder
+                if same is None:
+                    same = same_class_mask(batch.get("class_id"), self.device)
+                sm = sentence_matching_loss(self.sje_image(fake.float()), emb, lc.sje_gamma, same)
+                parts["g_sje"] = float(sm.detach())
+                loss_g = loss_g + lc.sje_match * sm
             if lc.ms_weight > 0:  # a second z for the first half of the batch's captions, same text and ε
                 k = max(1, b // 2)
                 z2 = randn_from(gen, self.device, k, mc.z_dim)
@@ -317,6 +335,24 @@ class StackGanSystem(GanSystem):
     def _update_ema(self, step: int) -> None:
         if self.G_ema is not None:
             update_ema(self.G_ema, self.G, ema_decay_at(step, self.cfg.optim.ema, self.cfg.optim.ema_start))
+
+
+def load_matching_encoder(cfg: TrainConfig, text_dim: int, device: torch.device) -> nn.Module:
+    """The frozen DS-SJE image encoder θ(v) of ``loss.sje_encoder`` (eval mode: its BatchNorm statistics fixed) for
+    ``loss.sje_match``; its joint space must be the caption embeddings' (``text_dim``)."""
+    if not cfg.loss.sje_encoder:
+        raise T2IError(
+            "loss.sje_match scores G's images with the DS-SJE image encoder, but loss.sje_encoder is not set",
+            hint="set loss.sje_encoder=TEXT_ENCODER_DIR (the `t2igan encode train` folder that made the embeddings)",
+        )
+    enc = load_sje_image_encoder(cfg.loss.sje_encoder)
+    if enc.dim != text_dim:
+        raise T2IError(
+            f"its image encoder embeds into {enc.dim} dimensions but the caption embeddings have {text_dim}",
+            path=cfg.loss.sje_encoder,
+            hint="point loss.sje_encoder at the text encoder that made data.embeddings",
+        )
+    return enc.to(device).eval().requires_grad_(False)
 
 
 def d_penalties(
