@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
+from t2igan.losses.gan import same_class_mask, sentence_matching_loss
 from t2igan.losses.stackgan import (
     d_fake_term,
     d_real_term,
@@ -429,7 +430,6 @@ def test_contrastive_temperature_defaults_per_family_and_batchnorm_d_is_refused(
 
 
 def test_contrastive_settings_out_of_range_are_refused_and_the_mask_marks_same_classes() -> None:
-    from t2igan.losses.gan import same_class_mask
     from t2igan.training.config import load_config
 
     for bad in ("loss.contrastive=-1", "loss.contrastive_tau=0"):
@@ -438,3 +438,73 @@ def test_contrastive_settings_out_of_range_are_refused_and_the_mask_marks_same_c
     mask = same_class_mask(torch.tensor([0, 1, 0]), CPU)
     assert mask.tolist() == [[True, False, True], [False, True, False], [True, False, True]]
     assert same_class_mask(None, CPU) is None
+
+
+# ------------------------------------------------------------------------------------------------ sentence matching
+def test_sentence_matching_loss_is_attngans_two_way_softmax_over_cosines() -> None:
+    g = torch.Generator().manual_seed(0)
+    img, txt = torch.randn(5, 7, generator=g), torch.randn(5, 7, generator=g)
+    r = F.normalize(img, dim=1) @ F.normalize(txt, dim=1).T  # R(Q_i, D_j): cosine of image i and sentence j
+    by_hand = -(torch.log_softmax(4.0 * r, dim=1).diag().mean() + torch.log_softmax(4.0 * r, dim=0).diag().mean())
+    assert float(sentence_matching_loss(img, txt, gamma=4.0)) == pytest.approx(float(by_hand), rel=1e-5)
+    assert sentence_matching_loss(txt * 3, txt) < sentence_matching_loss(txt.roll(1, 0), txt)  # cosine: scale-free
+    same = torch.tensor([[1, 1, 0], [1, 1, 0], [0, 0, 1]], dtype=torch.bool)  # images 0, 1 share a class
+    img, txt = torch.eye(3), torch.eye(3)[[1, 0, 2]]  # images 0 and 1 match each other's caption, not their own
+    masked = sentence_matching_loss(img, txt, gamma=5.0, same_class=same)
+    # rows 0, 1: own (cos 0) against class 2's (cos 0), the other same-class pair masked: log 2; row 2: log(1 + 2e⁻⁵)
+    assert float(masked) == pytest.approx(2 * (2 * math.log(2) + math.log(1 + 2 * math.exp(-5))) / 3, rel=1e-5)
+    assert sentence_matching_loss(img, txt, gamma=5.0) > masked + 2  # unmasked, the swapped pair is a hard negative
+
+
+def _sje_image_encoder(folder, embed_dim: int) -> str:
+    from t2igan.text.sje_image import IMAGE_ENCODER_DIR, SjeImageConfig, SjeImageEncoder
+
+    torch.manual_seed(0)
+    enc = SjeImageEncoder(SjeImageConfig(embed_dim=embed_dim, image_size=16, channels=(8, 16), extra_conv=False))
+    enc.save_pretrained(folder / IMAGE_ENCODER_DIR)
+    return str(folder)
+
+
+def test_sentence_matching_trains_g_through_the_frozen_sje_image_encoder(
+    sg_config, blobs32, stage1_dir, tmp_path
+) -> None:
+    sets = ["model.name=stackgan", "model.stage=2", f"model.stage1={stage1_dir}", "data.size=32", *RECIPE]
+    enc_dir = _sje_image_encoder(tmp_path / "text_encoder", 12)
+    on = _system(sg_config, *sets, "loss.sje_match=1", f"loss.sje_encoder={enc_dir}")
+    off = _system(sg_config, *sets)
+    frozen_before = copy.deepcopy(on.sje_image.state_dict())
+    logs = [on.train_step(_batch(blobs32, i), i) for i in range(3)]
+    assert "g_sje" not in off.train_step(_batch(blobs32), 0)
+    assert all(log["g_sje"] > 0 and "nonfinite" not in log for log in logs)
+    fresh = _system(sg_config, *sets, "loss.sje_match=1", f"loss.sje_encoder={enc_dir}")  # same seeded start as off
+    fresh.train_step(_batch(blobs32), 0)
+    sa, sb = fresh.trained_g.state_dict(), off.trained_g.state_dict()
+    assert any(not torch.equal(sa[k], sb[k]) for k in sa if sa[k].is_floating_point())  # the term reaches G
+    # and it is a loss G can lower: a step along its own gradient (the code fixed) brings each image nearer its caption
+    batch = _batch(blobs32)
+    z, code = torch.randn(8, on.model_config.z_dim), torch.randn(8, on.model_config.condition_dim)
+    same = same_class_mask(batch["class_id"], CPU)
+
+    def term() -> torch.Tensor:
+        fake = on.G.generate(z, batch["text_emb"], [code, code]).images[-1]
+        return sentence_matching_loss(on.sje_image(fake), batch["text_emb"], 10.0, same)
+
+    on.G.eval()
+    start = term()
+    grads = torch.autograd.grad(start, on._g_params, allow_unused=True)
+    with torch.no_grad():
+        for p, g in zip(on._g_params, grads, strict=True):
+            if g is not None:
+                p -= 1e-2 * g / (g.norm() + 1e-12)
+    assert float(term().detach()) < float(start.detach())
+    after = on.sje_image.state_dict()  # θ(v) is fixed: neither trained nor its BatchNorm statistics updated
+    assert all(torch.equal(frozen_before[k], after[k]) for k in after) and not on.sje_image.training
+    assert all(p is not q for p in on.sje_image.parameters() for q in on._g_params)
+    with pytest.raises(T2IError, match=r"loss\.sje_encoder is not set"):
+        _system(sg_config, *sets, "loss.sje_match=1")
+    with pytest.raises(T2IError, match=r"embeds into 9 dimensions but the caption embeddings have 12"):
+        _system(sg_config, *sets, "loss.sje_match=1", f"loss.sje_encoder={_sje_image_encoder(tmp_path / 'e9', 9)}")
+    with pytest.raises(T2IError, match=r"has no DS-SJE image encoder"):
+        _system(sg_config, *sets, "loss.sje_match=1", f"loss.sje_encoder={tmp_path}")
+    with pytest.raises(T2IError, match=r"loss\.sje_match=-1\.0 must be ≥ 0"):
+        sg_config(*sets, "loss.sje_match=-1")
