@@ -508,3 +508,5 @@ def test_sentence_matching_trains_g_through_the_frozen_sje_image_encoder(
         _system(sg_config, *sets, "loss.sje_match=1", f"loss.sje_encoder={tmp_path}")
     with pytest.raises(T2IError, match=r"loss\.sje_match=-1\.0 must be ≥ 0"):
         sg_config(*sets, "loss.sje_match=-1")
+    with pytest.raises(T2IError, match=r"loss\.sje_gamma"):
+        sg_config(*sets, "loss.sje_gamma=0")

@@ -274,9 +274,9 @@ class StackGanSystem(GanSystem):
                 kind=lc.kind,
             )
         loss_d = loss_d + d_penalties(self.cfg, real_logits, u_real, x_real, mu_real, r1_now, parts)
-        same = None
+        # captions of the same class are not negatives (the contrastive and the sentence-matching terms)
+        same = same_class_mask(batch.get("class_id"), self.device) if lc.contrastive > 0 or lc.sje_match > 0 else None
         if lc.contrastive > 0:  # D: each real image must match its own caption best among the batch's
-            same = same_class_mask(batch.get("class_id"), self.device)
             with self.autocast():
                 c_real = self.contrastive(D.pair_logits(f_real, mu_d), same)
             parts["d_contrastive"] = float(c_real.detach())
@@ -309,8 +309,6 @@ class StackGanSystem(GanSystem):
                 parts["g_real_sr"] = float(sr.detach())
                 loss_g = loss_g + lc.real_sr * sr
             if self.sje_image is not None:  # AttnGAN's DAMSM sentence loss with the frozen DS-SJE image encoder
-                if same is None:
-                    same = same_class_mask(batch.get("class_id"), self.device)
                 sm = sentence_matching_loss(self.sje_image(fake.float()), emb, lc.sje_gamma, same)
                 parts["g_sje"] = float(sm.detach())
                 loss_g = loss_g + lc.sje_match * sm
