@@ -510,3 +510,53 @@ def test_sentence_matching_trains_g_through_the_frozen_sje_image_encoder(
         sg_config(*sets, "loss.sje_match=-1")
     with pytest.raises(T2IError, match=r"loss\.sje_gamma"):
         sg_config(*sets, "loss.sje_gamma=0")
+
+
+# ------------------------------------------------------------------------------------------ Stage-I's D on Stage-II
+def test_stage2_trains_against_stage1s_trained_discriminator(sg_config, blobs16, blobs32, tmp_path) -> None:
+    from t2igan.training.convert import save_discriminator
+    from t2igan.utils.checkpoint import rng_state, save_checkpoint
+
+    s1 = _system(sg_config, "model.name=stackgan", "data.size=16", *RECIPE)
+    for i in range(2):
+        s1.train_step(_batch(blobs16, i), i)
+    run = tmp_path / "stage1_run"
+    export_pretrained(s1.generator_for_export(), run / "pretrained", model_name="stackgan")
+    with pytest.raises(T2IError, match="holds none"):  # an export without D and no checkpoints
+        _system(sg_config, "model.name=stackgan", "model.stage=2", f"model.stage1={run}", "data.size=32",
+                "loss.stage1_d=1", *RECIPE)  # fmt: skip
+    state = {"system": s1.state_dict(), "rng": rng_state()}
+    save_checkpoint(run / "checkpoints" / "best", 2, state, s1.cfg.to_dict(), {"reason": "best"}, keep=1)
+    sets = ["model.name=stackgan", "model.stage=2", f"model.stage1={run}", "data.size=32", *RECIPE]
+    s = _system(sg_config, *sets, "loss.stage1_d=1")
+    d1 = s1.D.state_dict()
+    assert all(torch.equal(v, d1[k]) for k, v in s.D1.state_dict().items())  # Stage-I's trained D, read from the run
+    assert "D1" in s.nets() and {id(p) for p in s.D1.parameters()} <= {id(p) for p in s._d_params}
+    seen: list[tuple[int, torch.Tensor]] = []
+    s.D1.encode.register_forward_hook(lambda m, args, out: seen.append((args[0].shape[-1], args[0].detach().clone())))
+    batch = _batch(blobs32)
+    log = s.train_step(batch, 0)
+    assert log["d_stage1_d"] > 0 and math.isfinite(log["g_stage1_d"]) and "nonfinite" not in log
+    assert [size for size, _ in seen] == [16, 16, 16]  # real, fake (D step), fake (G step): all at Stage-I's size
+    real16 = F.interpolate(batch["image"], size=16, mode="bilinear", antialias=True, align_corners=False)
+    assert torch.allclose(seen[0][1], real16, atol=1e-5)
+    assert any(not torch.equal(v, d1[k]) for k, v in s.D1.state_dict().items())  # D1 trains on
+    off = _system(sg_config, *sets)
+    off.train_step(_batch(blobs32), 0)
+    ga, gb = s.G.stage2.state_dict(), off.G.stage2.state_dict()
+    assert off.D1 is None and any(not torch.equal(ga[k], gb[k]) for k in ga if ga[k].is_floating_point())
+    # the checkpoint holds D1: a fresh system restores it exactly
+    t = _system(sg_config, *sets, "loss.stage1_d=1")
+    t.load_state_dict(s.state_dict())
+    assert all(torch.equal(v, s.D1.state_dict()[k]) for k, v in t.D1.state_dict().items())
+    # an export's discriminator/ is preferred over the run's checkpoints
+    other = stackgan_discriminator(stackgan_config("tiny", stage=1, d_norm="spectral", text_dim=12))
+    save_discriminator(other, run / "pretrained" / "discriminator", source="test")
+    u = _system(sg_config, *sets, "loss.stage1_d=1")
+    assert all(torch.equal(v, other.state_dict()[k]) for k, v in u.D1.state_dict().items())
+    with pytest.raises(T2IError, match="does not fit this config's Stage-I D"):
+        _system(sg_config, *sets, "loss.stage1_d=1", "model.d_text=projection")
+    with pytest.raises(T2IError, match=r"loss\.stage1_d trains Stage-II"):
+        _system(sg_config, "model.name=stackgan", "data.size=16", "loss.stage1_d=1")
+    with pytest.raises(T2IError, match=r"loss\.stage1_d=-1\.0 must be ≥ 0"):
+        sg_config(*sets, "loss.stage1_d=-1")

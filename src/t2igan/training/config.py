@@ -80,6 +80,9 @@ class LossConfig:
     sje_match: float = 0.0
     sje_encoder: str | None = None  # the text-encoder folder (with image_encoder/) that made data.embeddings
     sje_gamma: float = 10.0  # AttnGAN's γ₃: the cosine scores are multiplied by it before the softmax
+    # StackGAN Stage-II: weight of G's term from a second critic, Stage-I's trained D (read from model.stage1's run),
+    # which judges Stage-II's image resized to Stage-I's size and trains on beside Stage-II's own D; 0 = off
+    stage1_d: float = 0.0
 
     def contrastive_temperature(self, family_default: float) -> float:
         """``contrastive_tau``, or the model family's default when it is None (its scores set the scale)."""
@@ -189,7 +192,10 @@ class TrainConfig:
             raise T2IError(f"train.max_skipped_share={self.train.max_skipped_share} must be in (0, 1]")
         if not self.train.max_weight_growth > 1.0:
             raise T2IError(f"train.max_weight_growth={self.train.max_weight_growth} must be > 1")
-        nonneg = ("kl_weight", "uncond_weight", "color_lambda", "r1", "instance_noise", "ma_gp", "real_sr", "sje_match")
+        nonneg = (
+            "kl_weight", "uncond_weight", "color_lambda", "r1", "instance_noise", "ma_gp", "real_sr", "sje_match",
+            "stage1_d",
+        )  # fmt: skip
         for name in nonneg:
             if getattr(self.loss, name) < 0:
                 raise T2IError(f"loss.{name}={getattr(self.loss, name)} must be ≥ 0")

@@ -33,6 +33,10 @@ One step = one D update then one G update on the same batch (Eqs. (3)/(5) then (
 - ``loss.sje_match`` (beyond the papers): AttnGAN's sentence-level DAMSM loss (Xu et al., CVPR 2018, Eqs. (10)–(11))
   on G's images, scored by the frozen DS-SJE image encoder trained with the caption encoder (``loss.sje_encoder``):
   each image must be nearer its own caption than the batch's other captions, and each caption its own image;
+- ``loss.stage1_d`` (Stage-II, beyond the papers): a second critic, Stage-I's *trained* D (read from
+  ``model.stage1``'s run), judges Stage-II's image resized to Stage-I's size with Stage-I's μ₀ and trains on beside
+  Stage-II's own D (as StackGAN++'s lower-resolution discriminators do, but one that already reads the text at step
+  0, where a fresh Stage-II D needs thousands of steps to); G adds its adversarial term with this weight;
 - ``loss.ms_weight``: MSGAN's mode-seeking term (Mao et al., CVPR 2019, Eq. (3)) on a second z for half the batch's
   captions (same text and CA noise), so that z keeps changing the image;
 - optional EMA of G for sampling and export (``optim.ema``; its BatchNorm statistics are re-estimated on fixed
@@ -46,11 +50,14 @@ exact. A step whose losses or gradients are not finite is skipped (BatchNorm sta
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from t2igan.losses.gan import (
@@ -72,9 +79,11 @@ from t2igan.models.stackgan import (
 )
 from t2igan.text.sje_image import load_sje_image_encoder
 from t2igan.training.config import TrainConfig
+from t2igan.training.convert import load_discriminator_state
 from t2igan.training.ema import ema_decay_at, update_ema
 from t2igan.training.init_from import init_from_pretrained
 from t2igan.training.system import GanSystem, frozen, images_at, randn_from, saved_buffers
+from t2igan.utils.checkpoint import load_latest
 from t2igan.utils.errors import T2IError
 from t2igan.utils.seed import derive_seed, torch_generator
 
@@ -139,7 +148,7 @@ class StackGanSystem(GanSystem):
     config_class = StackGanConfig
     honoured_keys = STACKGAN_COMMON_KEYS | {
         "model.stage1", "loss.color_lambda", "loss.d_on_stage1_mu", "loss.contrastive", "loss.contrastive_tau",
-        "loss.real_sr", "loss.sje_match", "loss.sje_encoder", "loss.sje_gamma",
+        "loss.real_sr", "loss.sje_match", "loss.sje_encoder", "loss.sje_gamma", "loss.stage1_d",
     }  # fmt: skip
 
     def __init__(self, cfg: TrainConfig, text_dim: int, device: torch.device) -> None:
@@ -164,6 +173,11 @@ class StackGanSystem(GanSystem):
                 "loss.real_sr trains Stage-II on real images resized to Stage-I's size: a Stage-I run has no Stage-II",
                 hint="drop loss.real_sr (or set model.stage=2)",
             )
+        if cfg.loss.stage1_d > 0 and (mc.stage == 1 or not cfg.model.stage1):
+            raise T2IError(
+                "loss.stage1_d trains Stage-II against Stage-I's trained D, read from model.stage1's run",
+                hint="drop loss.stage1_d" if mc.stage == 1 else "set model.stage1=STAGE_I_RUN (not model.init)",
+            )
         if cfg.loss.contrastive > 0 and mc.d_norm != "spectral" and mc.d_text == "concat":
             raise T2IError(
                 "loss.contrastive scores every image-text pair with D's matching logit, which BatchNorm couples",
@@ -185,9 +199,16 @@ class StackGanSystem(GanSystem):
             if not cfg.model.stage1:
                 raise T2IError("Stage-II needs the Stage-I generator", hint="set model.stage1=RUN_DIR_OF_STAGE_I")
             load_stage1(self.G, cfg.model.stage1)
+        self.D1: StackGanDiscriminator | None = None  # loss.stage1_d: Stage-I's trained D, trained on
+        if cfg.loss.stage1_d > 0:
+            with self.seeded_init():  # its weights come from the file; this keeps the global RNG untouched
+                self.D1 = stackgan_discriminator(dataclasses.replace(mc, stage=1))
+            load_stage1_discriminator(self.D1, cfg.model.stage1)
+            self.D1 = self.D1.to(self.device, memory_format=self.memory_format)
+        self.d_nets: list[nn.Module] = [self.D] if self.D1 is None else [self.D, self.D1]
         self.trained_g: nn.Module = self.G.stage2 if self.G.stage2 is not None else self.G.stage1
         self._g_params = [p for p in self.trained_g.parameters() if p.requires_grad]
-        self._d_params = list(self.D.parameters())
+        self._d_params = [p for d in self.d_nets for p in d.parameters()]
         o = cfg.optim
         self.opt_g = torch.optim.Adam(self._g_params, lr=o.lr, betas=(o.beta1, o.beta2))
         self.opt_d = torch.optim.Adam(self._d_params, lr=o.lr_d or o.lr, betas=(o.beta1, o.beta2))
@@ -203,6 +224,8 @@ class StackGanSystem(GanSystem):
 
     def nets(self) -> dict[str, nn.Module]:
         nets: dict[str, nn.Module] = {"G": self.G, "D": self.D}
+        if self.D1 is not None:
+            nets["D1"] = self.D1
         if self.G_ema is not None:
             nets["G_ema"] = self.G_ema
         return nets
@@ -243,8 +266,9 @@ class StackGanSystem(GanSystem):
         noise = [sigma * randn_from(gen, self.device, *real.shape) for _ in range(2)] if sigma > 0 else None
         r1_now = lc.r1 > 0 and step % lc.r1_every == 0
         G.train()
-        D.train()
-        saved = saved_buffers(G, D)
+        for d in self.d_nets:
+            d.train()
+        saved = saved_buffers(G, *self.d_nets)
         with self.autocast():
             out = G.generate(z, emb, eps)
             fake, mu, logvar = out.images[-1], out.mus[-1], out.logvars[-1]
@@ -274,6 +298,21 @@ class StackGanSystem(GanSystem):
                 kind=lc.kind,
             )
         loss_d = loss_d + d_penalties(self.cfg, real_logits, u_real, x_real, mu_real, r1_now, parts)
+        if self.D1 is not None:  # Stage-I's D on Stage-II's image at Stage-I's size, with Stage-I's μ₀
+            mu0 = out.mus[0].detach()
+            with torch.no_grad():
+                mu0_wrong = G.stage1.ca(wrong_emb)[1]
+            real1 = images_at(batch, mc.stage1_size).to(self.device).contiguous(memory_format=self.memory_format)
+            with self.autocast():
+                f1_real, f1_fake = self.D1.encode(real1.float()), self.D1.encode(self.to_stage1(fake.detach()))
+                loss_d1, _ = stackgan_d_loss(
+                    self.D1.cond_logits(f1_real, mu0),
+                    self.D1.cond_logits(f1_real, mu0_wrong),
+                    self.D1.cond_logits(f1_fake, mu0),
+                    kind=lc.kind,
+                )
+            parts["d_stage1_d"] = float(loss_d1.detach())
+            loss_d = loss_d + loss_d1
         # captions of the same class are not negatives (the contrastive and the sentence-matching terms)
         same = same_class_mask(batch.get("class_id"), self.device) if lc.contrastive > 0 or lc.sje_match > 0 else None
         if lc.contrastive > 0:  # D: each real image must match its own caption best among the batch's
@@ -281,11 +320,11 @@ class StackGanSystem(GanSystem):
                 c_real = self.contrastive(D.pair_logits(f_real, mu_d), same)
             parts["d_contrastive"] = float(c_real.detach())
             loss_d = loss_d + lc.contrastive * c_real
-        if not self.optimizer_step(loss_d, self._d_params, self.opt_d, [G, D], saved):
+        if not self.optimizer_step(loss_d, self._d_params, self.opt_d, [G, *self.d_nets], saved):
             return {"loss_d": float(loss_d.detach()), "nonfinite": 1.0}
         # --- G update: non-saturating adversarial + λ·KL (Eqs. (4)/(6)), D frozen
-        saved = saved_buffers(G, D)
-        with frozen(D), self.autocast():
+        saved = saved_buffers(G, *self.d_nets)
+        with frozen(D), frozen(self.D1) if self.D1 is not None else contextlib.nullcontext(), self.autocast():
             f = D.encode(fake if noise is None else fake + noise[1])
             adv = generator_adv_loss(D.cond_logits(f, mu_d), D.uncond_logits(f) if uncond else None, kind=lc.kind)
             kl = kl_loss(mu, logvar) if own_ca else torch.zeros((), device=self.device)
@@ -294,6 +333,11 @@ class StackGanSystem(GanSystem):
                 c_fake = self.contrastive(D.pair_logits(f, mu_d), same)
                 parts["g_contrastive"] = float(c_fake.detach())
                 loss_g = loss_g + lc.contrastive * c_fake
+            if self.D1 is not None:  # Stage-I's D on the resized Stage-II image (its weights frozen here)
+                f1 = self.D1.encode(self.to_stage1(fake))
+                adv1 = generator_adv_loss(self.D1.cond_logits(f1, out.mus[0].detach()), None, kind=lc.kind)
+                parts["g_stage1_d"] = float(adv1.detach())
+                loss_g = loss_g + lc.stage1_d * adv1
             if lc.color_lambda > 0:  # StackGAN++ §4.3 between Stage-I (upsampled, fixed) and Stage-II
                 coarse = out.images[0].detach()
                 cc = color_consistency_loss(fake, coarse, lc.color_lambda, COLOR_COV_RATIO * lc.color_lambda)
@@ -320,11 +364,17 @@ class StackGanSystem(GanSystem):
                 parts["g_ms"] = float(loss_ms.detach())
                 loss_g = loss_g + lc.ms_weight * loss_ms
         logs = {"loss_d": float(loss_d.detach()), "loss_g": float(adv.detach()), "kl": float(kl.detach()), **parts}
-        if self.optimizer_step(loss_g, self._g_params, self.opt_g, [G, D], saved):
+        if self.optimizer_step(loss_g, self._g_params, self.opt_g, [G, *self.d_nets], saved):
             self._update_ema(step)
         else:
             logs["nonfinite"] = 1.0
         return logs
+
+    def to_stage1(self, x: torch.Tensor) -> torch.Tensor:
+        """A Stage-II image resized to Stage-I's size with antialiasing (as the data's coarser targets are)."""
+        s = self.model_config.stage1_size
+        y = F.interpolate(x.float(), size=(s, s), mode="bilinear", antialias=True, align_corners=False)
+        return y.contiguous(memory_format=self.memory_format)
 
     def contrastive(self, pair_logits: torch.Tensor, same: torch.Tensor | None) -> torch.Tensor:
         """XMC-GAN's image-to-text InfoNCE (Eq. (2)) over D's matching logits of all pairs, divided by τ."""
@@ -333,6 +383,34 @@ class StackGanSystem(GanSystem):
     def _update_ema(self, step: int) -> None:
         if self.G_ema is not None:
             update_ema(self.G_ema, self.G, ema_decay_at(step, self.cfg.optim.ema, self.cfg.optim.ema_start))
+
+
+def load_stage1_discriminator(d1: StackGanDiscriminator, path: str | Path) -> None:
+    """Load Stage-I's trained D into ``d1`` for ``loss.stage1_d``: from the export's ``discriminator/`` if it has
+    one, else from the Stage-I run's best evaluated checkpoint, else from its newest checkpoint."""
+    p = Path(path)
+    state = None
+    for folder in (p / "pretrained", p):
+        state = state or load_discriminator_state(folder)
+    for root in (p / "checkpoints" / "best", p / "checkpoints"):
+        if state is None and root.is_dir():
+            ckpt = load_latest(root)
+            if ckpt is not None:
+                state = ckpt["state"]["system"]["nets"].get("D")
+    if state is None:
+        raise T2IError(
+            "loss.stage1_d needs Stage-I's trained discriminator, and model.stage1 holds none",
+            path=p,
+            hint="point model.stage1 at the Stage-I run folder (its checkpoints hold D), or drop loss.stage1_d",
+        )
+    try:
+        d1.load_state_dict(state)
+    except RuntimeError as e:
+        raise T2IError(
+            f"Stage-I's discriminator does not fit this config's Stage-I D ({str(e).splitlines()[-1].strip()})",
+            path=p,
+            hint="give Stage-II the Stage-I run's model settings (df_dim, d_norm, d_text)",
+        ) from None
 
 
 def load_matching_encoder(cfg: TrainConfig, text_dim: int, device: torch.device) -> nn.Module:
