@@ -558,5 +558,18 @@ def test_stage2_trains_against_stage1s_trained_discriminator(sg_config, blobs16,
         _system(sg_config, *sets, "loss.stage1_d=1", "model.d_text=projection")
     with pytest.raises(T2IError, match=r"loss\.stage1_d trains Stage-II"):
         _system(sg_config, "model.name=stackgan", "data.size=16", "loss.stage1_d=1")
+    for extra in ([], ["model.stage2_condition=stage1"]):  # D1 reads Stage-I's μ₀ of the right and wrong texts
+        v = _system(sg_config, *sets, "loss.stage1_d=1", *extra)
+        mus: list[torch.Tensor] = []
+        orig = v.D1.cond_logits
+        v.D1.cond_logits = lambda f, mu, _o=orig, _m=mus: (_m.append(mu.detach().clone()), _o(f, mu))[1]  # type: ignore
+        v.train_step(batch, 0)
+        with torch.no_grad():
+            right, wrong = v.G.stage1.ca(batch["text_emb"])[1], v.G.stage1.ca(batch["wrong_emb"])[1]
+        assert len(mus) == 4  # real/right, real/wrong, fake/right (D step); fake/right (G step)
+        assert all(torch.allclose(mus[i], right, atol=1e-6) for i in (0, 2, 3))
+        assert torch.allclose(mus[1], wrong, atol=1e-6)
+    with pytest.raises(T2IError, match=r"loss\.stage1_d trains Stage-II.*set model\.stage1"):  # Stage-II without it
+        _system(sg_config, "model.name=stackgan", "model.stage=2", "data.size=32", "loss.stage1_d=1")
     with pytest.raises(T2IError, match=r"loss\.stage1_d=-1\.0 must be ≥ 0"):
         sg_config(*sets, "loss.stage1_d=-1")

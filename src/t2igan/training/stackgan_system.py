@@ -57,7 +57,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from t2igan.losses.gan import (
@@ -82,7 +81,7 @@ from t2igan.training.config import TrainConfig
 from t2igan.training.convert import load_discriminator_state
 from t2igan.training.ema import ema_decay_at, update_ema
 from t2igan.training.init_from import init_from_pretrained
-from t2igan.training.system import GanSystem, frozen, images_at, randn_from, saved_buffers
+from t2igan.training.system import GanSystem, frozen, images_at, randn_from, resize_images, saved_buffers
 from t2igan.utils.checkpoint import load_latest
 from t2igan.utils.errors import T2IError
 from t2igan.utils.seed import derive_seed, torch_generator
@@ -299,9 +298,10 @@ class StackGanSystem(GanSystem):
             )
         loss_d = loss_d + d_penalties(self.cfg, real_logits, u_real, x_real, mu_real, r1_now, parts)
         if self.D1 is not None:  # Stage-I's D on Stage-II's image at Stage-I's size, with Stage-I's μ₀
-            mu0 = out.mus[0].detach()
-            with torch.no_grad():
-                mu0_wrong = G.stage1.ca(wrong_emb)[1]
+            mu0, mu0_wrong = out.mus[0].detach(), mu_wrong
+            if d_ca is not G.stage1.ca:  # D reads Stage-II's own μ: Stage-I's μ₀ of the wrong texts is needed here
+                with torch.no_grad():
+                    mu0_wrong = G.stage1.ca(wrong_emb)[1]
             real1 = images_at(batch, mc.stage1_size).to(self.device).contiguous(memory_format=self.memory_format)
             with self.autocast():
                 f1_real, f1_fake = self.D1.encode(real1.float()), self.D1.encode(self.to_stage1(fake.detach()))
@@ -372,9 +372,7 @@ class StackGanSystem(GanSystem):
 
     def to_stage1(self, x: torch.Tensor) -> torch.Tensor:
         """A Stage-II image resized to Stage-I's size with antialiasing (as the data's coarser targets are)."""
-        s = self.model_config.stage1_size
-        y = F.interpolate(x.float(), size=(s, s), mode="bilinear", antialias=True, align_corners=False)
-        return y.contiguous(memory_format=self.memory_format)
+        return resize_images(x.float(), self.model_config.stage1_size).contiguous(memory_format=self.memory_format)
 
     def contrastive(self, pair_logits: torch.Tensor, same: torch.Tensor | None) -> torch.Tensor:
         """XMC-GAN's image-to-text InfoNCE (Eq. (2)) over D's matching logits of all pairs, divided by τ."""

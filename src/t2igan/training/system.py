@@ -408,6 +408,11 @@ def images_at(batch: dict[str, Any], size: int) -> torch.Tensor:
     x = batch.get("image")
     if x is None:
         raise KeyError(f"batch has no images at {size}px (keys: {sorted(batch)})")
+    return resize_images(x, size)
+
+
+def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
+    """``x`` [B, C, H, W] at ``size`` px: bilinear with antialiasing (in float32), in ``x``'s dtype; as is if equal."""
     if x.shape[-1] == size:
         return x
     return F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False).to(x.dtype)
