@@ -315,6 +315,58 @@ def test_stage2_discriminator_can_condition_on_the_frozen_stage1_mu(sg_config, b
         _system(sg_config, "model.name=stackgan", "data.size=16", "loss.d_on_stage1_mu=true")
 
 
+@pytest.mark.parametrize("stage", [1, 2])
+def test_discriminator_can_compress_the_text_itself(sg_config, blobs16, blobs32, stage1_dir, tmp_path, stage) -> None:
+    """model.d_condition=text: D's own FC + leaky ReLU of φ_t (Reed et al. 2016) replaces the CA mean μ."""
+    d = stackgan_discriminator(stackgan_config("tiny", d_condition="text", text_dim=12, d_norm="spectral")).eval()
+    emb = torch.randn(5, 12)
+    fc = d.text_fc[0]
+    assert parametrize.is_parametrized(fc, "weight")  # spectral norm on D's text FC too
+    assert torch.allclose(d.condition(emb), F.leaky_relu(fc(emb), 0.2), atol=1e-6)
+    with pytest.raises(RuntimeError, match="reads the CA mean"):
+        stackgan_discriminator(stackgan_config("tiny", text_dim=12)).condition(emb)
+    with pytest.raises(T2IError, match=r"model\.d_condition must be one of"):
+        stackgan_config("tiny", d_condition="mu")
+    sets = (
+        ["model.name=stackgan", "data.size=16"]
+        if stage == 1
+        else ["model.name=stackgan", "model.stage=2", f"model.stage1={stage1_dir}", "data.size=32", "loss.kl_weight=0"]
+    )
+    data = blobs16 if stage == 1 else blobs32
+    s = _system(sg_config, *sets, "model.d_condition=text", "loss.contrastive=1", *RECIPE)
+    seen: list[torch.Tensor] = []
+    original = s.D.cond_logits
+
+    def spy(features: torch.Tensor, mu: torch.Tensor, _orig=original) -> torch.Tensor:
+        seen.append(mu.detach().clone())
+        return _orig(features, mu)
+
+    s.D.cond_logits = spy  # type: ignore[method-assign]
+    batch = _batch(data)
+    before = copy.deepcopy(s.D.text_fc.state_dict())
+    with torch.no_grad():
+        code, code_wrong = s.D.condition(batch["text_emb"]), s.D.condition(batch["wrong_emb"])
+    log = s.train_step(batch, 0)
+    assert "nonfinite" not in log and log["d_contrastive"] > 0
+    # real/right, real/wrong, fake/right in D's step carry D's code of the batch's captions (before D's update)
+    assert len(seen) == 4
+    assert torch.allclose(seen[0].float(), code, atol=2e-2) and torch.allclose(seen[2].float(), code, atol=2e-2)
+    assert torch.allclose(seen[1].float(), code_wrong, atol=2e-2)
+    # G's step reads the code from D's updated text FC, which D's loss trained
+    after = s.D.text_fc.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in after)
+    with torch.no_grad():
+        assert torch.allclose(seen[3].float(), s.D.condition(batch["text_emb"]), atol=2e-2)
+    assert not torch.allclose(seen[3].float(), code, atol=1e-4)
+    # saved with D: a checkpoint round trip restores D's text FC exactly
+    t = _system(sg_config, *sets, "model.d_condition=text", "loss.contrastive=1", *RECIPE)
+    t.D.load_state_dict(s.D.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(t.D.text_fc.state_dict().values(), after.values(), strict=True))
+    if stage == 2:
+        with pytest.raises(T2IError, match=r"d_on_stage1_mu conditions D on Stage-I's μ₀"):
+            _system(sg_config, *sets, "model.d_condition=text", "loss.d_on_stage1_mu=true")
+
+
 def test_stage2_real_sr_pulls_refined_real_images_to_the_real_ones(sg_config, blobs32, stage1_dir) -> None:
     sets = ["model.name=stackgan", "model.stage=2", f"model.stage1={stage1_dir}", "data.size=32", "optim.lr=2e-3"]
     batch = _batch(blobs32)

@@ -82,6 +82,7 @@ class StackGanConfig:
     uncond_head: bool = True  # Stage-II D's extra unconditional logit (PyTorch release)
     d_norm: str = "batch"  # batch: BatchNorm in D (paper) | spectral: spectral norm on every D weight, no BN
     d_text: str = "concat"  # concat: μ tiled 4×4 + conv3×3 + conv4×4 (paper) | projection: ψ(φ(x)) + μᵀVφ(x)
+    d_condition: str = "ca"  # ca: D reads G's CA mean μ (paper) | text: D compresses φ_t itself (Reed et al. 2016)
     stage2_residual: bool = False  # Stage-II draws a residual on its upsampled Stage-I image (starts as Stage-I)
     stage2_skip: bool = False  # Stage-II's last layers also see the upsampled Stage-I image (to sharpen its edges)
     stage2_condition: str = "own"  # own: Stage-II's own CA (paper) | stage1: the code ĉ₀ that drew the Stage-I image
@@ -106,6 +107,11 @@ class StackGanConfig:
             raise T2IError(f"model.gf_dim must be ≥ 4 and df_dim ≥ 1 (got {self.gf_dim}, {self.df_dim})")
         check_d_norm(self.d_norm)
         check_d_text(self.d_text)
+        if self.d_condition not in D_CONDITIONS:
+            raise T2IError(
+                f"model.d_condition must be one of {D_CONDITIONS}, got {self.d_condition!r}",
+                hint="ca: D reads the CA mean μ (the paper); text: D compresses the caption embedding itself",
+            )
         if self.stage2_condition not in STAGE2_CONDITIONS:
             raise T2IError(
                 f"model.stage2_condition must be one of {STAGE2_CONDITIONS}, got {self.stage2_condition!r}",
@@ -132,6 +138,7 @@ class StackGanConfig:
 
 
 STAGE2_CONDITIONS = ("own", "stage1")
+D_CONDITIONS = ("ca", "text")
 
 # Training settings that older versions kept in the model config, and where they are now.
 RETIRED_KEYS = {"kl_weight": "loss.kl_weight", "stage1": "model.stage1"}
@@ -302,6 +309,9 @@ class StackGanDiscriminator(nn.Module):
     ``d_text="projection"``: the conditional logit is Miyato & Koyama's projection (ICLR 2018, Eq. (3)),
     ψ(φ(x)) + μᵀVφ(x) with φ(x) the features summed over the 4×4 grid, ψ and V linear (beyond the papers).
 
+    ``text_dim > 0`` (``model.d_condition=text``): D compresses the caption embedding itself, FC + LeakyReLU(0.2) to
+    ``condition_dim`` (Reed et al., ICML 2016, §4), and ``condition(φ_t)`` replaces the CA mean μ as the head's input.
+
     ``d_norm="spectral"``: every convolution is spectrally normalised (Miyato et al., ICLR 2018, Eq. (8):
     W / σ(W), σ by one power iteration per step), with a bias and without BatchNorm, and keeps PyTorch's default init
     (as SAGAN/BigGAN do). The layer shapes are the release's otherwise; only the BN layers are gone.
@@ -316,6 +326,7 @@ class StackGanDiscriminator(nn.Module):
         uncond_head: bool,
         d_norm: str = "batch",
         d_text: str = "concat",
+        text_dim: int = 0,
     ) -> None:
         super().__init__()
         if image_size < 8 or image_size & (image_size - 1):
@@ -359,11 +370,22 @@ class StackGanDiscriminator(nn.Module):
                 nn.LeakyReLU(0.2, inplace=True),
                 wrap(nn.Conv2d(ch, 1, 4, 4)),
             )
+        # D's own text compression (Reed et al. 2016, §4: FC + leaky ReLU to the condition width), or None: D reads μ
+        self.text_fc: nn.Module | None = None
+        if condition_dim > 0 and text_dim > 0:
+            self.text_fc = nn.Sequential(wrap(nn.Linear(text_dim, condition_dim)), nn.LeakyReLU(0.2))
         self.uncond_head: nn.Module | None = None
         if uncond_head or condition_dim == 0:
             self.uncond_head = wrap(nn.Conv2d(ch, 1, 4, 4))
         if not sn:
             init_weights(self)
+
+    def condition(self, text_emb: torch.Tensor) -> torch.Tensor:
+        """D's own code of the caption embedding φ_t ``[B, text_dim]`` → ``[B, condition_dim]`` (``text_dim > 0``):
+        the input of ``cond_logits`` in place of the CA mean μ. Trained by D's loss, so no KL term can empty it."""
+        if self.text_fc is None:
+            raise RuntimeError("this discriminator reads the CA mean μ (built without text_dim)")
+        return self.text_fc(text_emb.float())
 
     def cond_logits(self, features: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
         """Matching logit ``[B]`` of image features ``[B, C, 4, 4]`` with condition μ ``[B, Ng]`` (pass μ detached)."""
@@ -426,7 +448,13 @@ def stackgan_discriminator(config: StackGanConfig) -> StackGanDiscriminator:
     size = config.stage2_size if config.stage == 2 else config.stage1_size
     uncond = config.uncond_head and config.stage == 2
     return StackGanDiscriminator(
-        size, config.df_dim, config.condition_dim, uncond_head=uncond, d_norm=config.d_norm, d_text=config.d_text
+        size,
+        config.df_dim,
+        config.condition_dim,
+        uncond_head=uncond,
+        d_norm=config.d_norm,
+        d_text=config.d_text,
+        text_dim=config.text_dim if config.d_condition == "text" else 0,
     )
 
 

@@ -21,6 +21,10 @@ One step = one D update then one G update on the same batch (Eqs. (3)/(5) then (
 - ``loss.d_on_stage1_mu`` (Stage-II): D conditions on the frozen Stage-I CA's μ₀ instead of Stage-II's own μ. When
   Stage-II's G draws everything from the Stage-I image and ignores its own code, the KL term drives that μ to 0 for
   every text (measured: KL → 0.000 within 1,000 steps) and D's conditional head then sees no text at all;
+- ``model.d_condition=text``: D compresses the caption embedding φ_t with its own FC + leaky ReLU (Reed et al.,
+  ICML 2016, §4) instead of reading the CA mean μ. The release's CA reaches σ ≈ 1 under the KL term, with μ so
+  squeezed that a linear probe reads petal count and centre colour from μ₀ little better than chance on unseen
+  captions (docs/stackgan.md), so a D conditioned on μ cannot tell those attributes apart;
 - ``loss.contrastive``: XMC-GAN's image-text InfoNCE (Zhang et al., CVPR 2021, Eq. (2)) with D's own matching logit
   of every (image, caption) pair of the batch as the score (``StackGanDiscriminator.pair_logits``, ÷ τ): D on real
   images, G on its fakes, same-class captions masked;
@@ -162,6 +166,11 @@ class StackGanSystem(GanSystem):
             )
         if cfg.loss.d_on_stage1_mu and mc.stage == 1:
             raise T2IError("loss.d_on_stage1_mu is a Stage-II setting", hint="drop it (or set model.stage=2)")
+        if cfg.loss.d_on_stage1_mu and mc.d_condition == "text":
+            raise T2IError(
+                "loss.d_on_stage1_mu conditions D on Stage-I's μ₀, but model.d_condition=text makes D read the text",
+                hint="drop one of the two",
+            )
         if cfg.loss.color_lambda > 0 and mc.stage == 1:
             raise T2IError(
                 "loss.color_lambda ties Stage-II's colours to Stage-I's: a Stage-I run has one stage",
@@ -201,7 +210,7 @@ class StackGanSystem(GanSystem):
         self.D1: StackGanDiscriminator | None = None  # loss.stage1_d: Stage-I's trained D, trained on
         if cfg.loss.stage1_d > 0:
             with self.seeded_init():  # its weights come from the file; this keeps the global RNG untouched
-                self.D1 = stackgan_discriminator(dataclasses.replace(mc, stage=1))
+                self.D1 = stackgan_discriminator(dataclasses.replace(mc, stage=1, d_condition="ca"))  # reads μ₀
             load_stage1_discriminator(self.D1, cfg.model.stage1)
             self.D1 = self.D1.to(self.device, memory_format=self.memory_format)
         self.d_nets: list[nn.Module] = [self.D] if self.D1 is None else [self.D, self.D1]
@@ -254,6 +263,7 @@ class StackGanSystem(GanSystem):
     # -- the step -------------------------------------------------------------------------------------------------
     def train_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, float]:
         mc, lc, G, D = self.model_config, self.cfg.loss, self.G, self.D
+        text_d = mc.d_condition == "text"
         gen = self.step_generator(step)
         emb = batch["text_emb"].to(self.device).float()
         wrong_emb = batch["wrong_emb"].to(self.device).float()
@@ -272,12 +282,15 @@ class StackGanSystem(GanSystem):
             out = G.generate(z, emb, eps)
             fake, mu, logvar = out.images[-1], out.mus[-1], out.logvars[-1]
             own_ca = len(out.mus) == len(out.images)  # False: Stage-II reads Stage-I's code (no CA, no KL of its own)
-            d_ca = self.trained_g.ca
+            d_ca: nn.Module | None = self.trained_g.ca
             mu_d = mu.detach()
-            if lc.d_on_stage1_mu or not own_ca:  # a fixed function of the text that the KL term cannot wash out
-                d_ca, mu_d = G.stage1.ca, out.mus[0].detach()
-            with torch.no_grad():
-                mu_wrong = d_ca(wrong_emb)[1]
+            if text_d:  # D's own code of φ_t (Reed et al. 2016), trained by D's loss below
+                d_ca, mu_d, mu_wrong = None, D.condition(emb), D.condition(wrong_emb)
+            else:
+                if lc.d_on_stage1_mu or not own_ca:  # a fixed function of the text that the KL term cannot wash out
+                    d_ca, mu_d = G.stage1.ca, out.mus[0].detach()
+                with torch.no_grad():
+                    mu_wrong = d_ca(wrong_emb)[1]
             # --- D update: real + ½(wrong + fake) (Eqs. (3)/(5) with the mismatched pair), fake detached
             x_real = real if noise is None else real + noise[0]
             x_fake = fake.detach() if noise is None else fake.detach() + noise[1]
@@ -326,6 +339,8 @@ class StackGanSystem(GanSystem):
         saved = saved_buffers(G, *self.d_nets)
         with frozen(D), frozen(self.D1) if self.D1 is not None else contextlib.nullcontext(), self.autocast():
             f = D.encode(fake if noise is None else fake + noise[1])
+            if text_d:  # D's code again, from the weights D's step just updated (frozen: no graph to D)
+                mu_d = D.condition(emb)
             adv = generator_adv_loss(D.cond_logits(f, mu_d), D.uncond_logits(f) if uncond else None, kind=lc.kind)
             kl = kl_loss(mu, logvar) if own_ca else torch.zeros((), device=self.device)
             loss_g = adv + lc.kl_weight * kl
