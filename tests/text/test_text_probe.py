@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from t2igan.data.synthetic import ATTRIBUTES
 from t2igan.data.synthetic_captions import caption_attributes, make_captions
@@ -40,3 +41,25 @@ def test_probe_refuses_a_folder_without_cache_or_embeddings(tmp_path, load_bench
     (cache / "captions.json").write_text('{"captions": [], "names": []}')
     assert bench.main([str(tmp_path)]) == 2
     assert "no caption embeddings" in capsys.readouterr().err
+
+
+def test_stackgan_ca_codes_are_the_stage1_ca_mean_and_a_seeded_draw(tmp_path, load_benchmark, capsys) -> None:
+    import torch
+
+    from t2igan.models.stackgan import StackGanGenerator, stackgan_config
+    from t2igan.training.export import export_pretrained
+
+    torch.manual_seed(0)
+    g = StackGanGenerator(stackgan_config("tiny", text_dim=12)).eval()
+    folder = export_pretrained(g, tmp_path / "run" / "pretrained", model_name="stackgan")
+    bench = load_benchmark("text_probe")
+    emb = np.random.default_rng(0).normal(size=(50, 12)).astype(np.float32)
+    codes = bench.ca_codes(tmp_path / "run", emb)  # the run folder or its export
+    with torch.no_grad():
+        _, mu, logvar = g.stage1.ca(torch.from_numpy(emb), eps=torch.zeros(50, g.config.condition_dim))
+    assert np.allclose(codes["mu0"], mu.numpy(), atol=1e-6)
+    noise = (codes["c0"] - codes["mu0"]) / np.exp(0.5 * logvar.numpy())  # ε, seeded: the same on a second call
+    assert np.std(noise) > 0.5 and np.allclose(bench.ca_codes(folder, emb)["c0"], codes["c0"])
+    assert codes["sigma_mean"] == round(float(torch.exp(0.5 * logvar).mean()), 4)
+    with pytest.raises(ValueError, match="its CA reads 12-d embeddings, these are 7-d"):
+        bench.ca_codes(folder, emb[:, :7])
