@@ -72,7 +72,7 @@ def ca_codes(run: Path, embeddings: np.ndarray, seed: int = 0) -> dict[str, obje
     ca = getattr(getattr(pipe.generator, "stage1", None), "ca", None)
     if not isinstance(ca, ConditioningAugmentation):
         raise ValueError(f"{run}: not a StackGAN generator (no Stage-I conditioning augmentation)")
-    x = torch.from_numpy(np.asarray(embeddings, dtype=np.float32))
+    x = torch.from_numpy(np.array(embeddings, dtype=np.float32))  # a writable copy of the memory map
     if x.shape[1] != ca.fc.in_features:
         raise ValueError(f"{run}: its CA reads {ca.fc.in_features}-d embeddings, these are {x.shape[1]}-d")
     eps = torch.randn(x.shape[0], ca.condition_dim, generator=torch.Generator().manual_seed(seed))
