@@ -367,6 +367,21 @@ def test_discriminator_can_compress_the_text_itself(sg_config, blobs16, blobs32,
             _system(sg_config, *sets, "model.d_condition=text", "loss.d_on_stage1_mu=true")
 
 
+def test_stage2_cpu_preset_reads_the_text_in_d_and_in_its_own_ca(blobs32, stage1_dir, tmp_path) -> None:
+    """The shipped Stage-II preset: D compresses φ_t itself, Stage-II's own CA has no KL term, contrastive on."""
+    from t2igan.training.config import load_config
+
+    from .conftest import TINY
+
+    cfg = load_config("stackgan_stage2_cpu", [*TINY, f"run_dir={tmp_path / 'run'}", f"model.stage1={stage1_dir}",
+                                              "data.size=32", "train.eval_every=0"])  # fmt: skip
+    s = get_system_class(cfg.model.name)(cfg, 12, CPU)
+    assert s.model_config.d_condition == "text" and s.D.text_fc is not None and s.G.stage2.ca is not None
+    assert cfg.loss.kl_weight == 0 and not cfg.loss.d_on_stage1_mu and cfg.loss.contrastive > 0
+    log = s.train_step(_batch(blobs32), 0)
+    assert "nonfinite" not in log and log["d_contrastive"] > 0 and log["g_contrastive"] > 0
+
+
 def test_stage2_real_sr_pulls_refined_real_images_to_the_real_ones(sg_config, blobs32, stage1_dir) -> None:
     sets = ["model.name=stackgan", "model.stage=2", f"model.stage1={stage1_dir}", "data.size=32", "optim.lr=2e-3"]
     batch = _batch(blobs32)
