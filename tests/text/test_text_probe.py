@@ -63,3 +63,28 @@ def test_stackgan_ca_codes_are_the_stage1_ca_mean_and_a_seeded_draw(tmp_path, lo
     assert codes["sigma_mean"] == round(float(torch.exp(0.5 * logvar).mean()), 4)
     with pytest.raises(ValueError, match="its CA reads 12-d embeddings, these are 7-d"):
         bench.ca_codes(folder, emb[:, :7])
+
+
+def test_stackgan_probe_refuses_a_generator_without_a_stage1_ca(tmp_path, load_benchmark, capsys) -> None:
+    import json
+
+    from t2igan.models.stackganpp import StackGanPPGenerator, stackganpp_config
+    from t2igan.training.export import export_pretrained
+
+    g = StackGanPPGenerator(stackganpp_config("tiny", text_dim=12)).eval()
+    folder = export_pretrained(g, tmp_path / "sgpp", model_name="stackgan++")
+    bench = load_benchmark("text_probe")
+    emb = np.zeros((4, 12), np.float32)
+    with pytest.raises(ValueError, match="not a StackGAN generator"):
+        bench.ca_codes(folder, emb)
+    # through the script: a prepared cache with embeddings, then a one-line error and exit code 2
+    rng = np.random.default_rng(0)
+    cache = tmp_path / "data" / ".t2igan_cache"
+    (cache / "embeddings").mkdir(parents=True)
+    captions = [make_captions(rng, "red", "yellow", "round", "5", k=2) for _ in range(6)]
+    (cache / "captions.json").write_text(json.dumps({"captions": captions, "names": [str(i) for i in range(6)]}))
+    np.save(cache / "is_test.npy", np.array([False] * 4 + [True] * 2))
+    np.save(cache / "embeddings" / "k.npy", rng.normal(size=(12, 12)).astype(np.float32))
+    assert bench.main([str(tmp_path / "data"), "--stackgan", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "not a StackGAN generator" in err and "\n" not in err

@@ -22,9 +22,9 @@ One step = one D update then one G update on the same batch (Eqs. (3)/(5) then (
   Stage-II's G draws everything from the Stage-I image and ignores its own code, the KL term drives that μ to 0 for
   every text (measured: KL → 0.000 within 1,000 steps) and D's conditional head then sees no text at all;
 - ``model.d_condition=text``: D compresses the caption embedding φ_t with its own FC + leaky ReLU (Reed et al.,
-  ICML 2016, §4) instead of reading the CA mean μ. The release's CA reaches σ ≈ 1 under the KL term, with μ so
-  squeezed that a linear probe reads petal count and centre colour from μ₀ little better than chance on unseen
-  captions (docs/stackgan.md), so a D conditioned on μ cannot tell those attributes apart;
+  ICML 2016, §4) instead of reading the CA mean μ. Under the KL term the release's CA reaches σ ≈ 1 with μ squeezed:
+  a linear probe reads petal count and centre colour on unseen captions from μ₀ only about half right, and from the
+  sampled code ĉ₀ near chance (docs/stackgan.md), so a D conditioned on μ cannot tell those attributes apart;
 - ``loss.contrastive``: XMC-GAN's image-text InfoNCE (Zhang et al., CVPR 2021, Eq. (2)) with D's own matching logit
   of every (image, caption) pair of the batch as the score (``StackGanDiscriminator.pair_logits``, ÷ τ): D on real
   images, G on its fakes, same-class captions masked;
