@@ -19,7 +19,9 @@ average at start and end — compare ratios measured in one run.
 Sharpness: on the same captions and z (CA off), the high-frequency energy — the share of spectral power above a
 quarter of the sampling frequency, i.e. above what a 2×-smaller image can hold — of Stage-II outputs vs Stage-I
 outputs bilinearly upsampled to the Stage-II size; and every stage / branch at its own size against real images of
-that size (``stage_hf_shares``, ``real_hf_shares``).
+that size (``stage_hf_shares``, ``real_hf_shares``). Periodic artefacts — a dot grid or stripes at the same place
+in every image, which the share does not rank — by the periodic peak ratio (``t2igan.losses.spectral``): the largest
+ratio of the batch-mean power at one frequency to the median power on its ring (≈ 2 for the real renders).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from t2igan.losses.spectral import periodic_peak_ratio
 from t2igan.sampling.stages import eval_caption_embeddings, eval_real_images, load_stage_generator
 from t2igan.training.config import load_config
 from t2igan.training.export import export_pretrained
@@ -165,14 +168,17 @@ def sharpness(run_dir: Path, n: int = 64, seed: int = 0) -> dict[str, Any]:
     coarse, fine = images[0], images[-1]
     up = F.interpolate(coarse, size=fine.shape[-2:], mode="bilinear", align_corners=False)
     hf_fine, hf_up = high_frequency_share(fine), high_frequency_share(up)
-    per_stage, real_per_size = [], []
+    per_stage, real_per_size, peaks, real_peaks = [], [], [], []
     for img in images:  # every stage / branch at its own size, against real images at that size
         per_stage.append(round(float(high_frequency_share(img).mean()), 5))
+        peaks.append(round(periodic_peak_ratio(img), 2))
         try:
             real = eval_real_images(run_dir, img.shape[-1], n, seed)
             real_per_size.append(round(float(high_frequency_share(real).mean()), 5))
+            real_peaks.append(round(periodic_peak_ratio(real), 2))
         except Exception:  # the cache may lack the size; the figure stays useful without it
             real_per_size.append(float("nan"))
+            real_peaks.append(float("nan"))
     hf_real = real_per_size[-1]
     return {
         "run": str(run_dir),
@@ -186,6 +192,11 @@ def sharpness(run_dir: Path, n: int = 64, seed: int = 0) -> dict[str, Any]:
         "sizes": [int(x.shape[-1]) for x in images],
         "stage_hf_shares": per_stage,
         "real_hf_shares": real_per_size,
+        "stage2_peak_ratio": peaks[-1],
+        "stage1_upsampled_peak_ratio": round(periodic_peak_ratio(up), 2),
+        "real_images_peak_ratio": real_peaks[-1],
+        "stage_peak_ratios": peaks,
+        "real_peak_ratios": real_peaks,
         "captions_example": captions[:2],
     }
 

@@ -58,3 +58,6 @@ def test_sharpness_reports_every_branch_at_its_own_size(tree_run, load_benchmark
         out["stage2_hf_share"] == out["stage_hf_shares"][-1]
         and out["real_images_hf_share"] == out["real_hf_shares"][-1]
     )
+    peaks = out["stage_peak_ratios"] + out["real_peak_ratios"]
+    assert len(out["stage_peak_ratios"]) == 2 and all(v >= 1 for v in peaks)
+    assert out["stage2_peak_ratio"] == out["stage_peak_ratios"][-1] and out["stage1_upsampled_peak_ratio"] >= 1

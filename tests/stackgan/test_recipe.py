@@ -409,6 +409,31 @@ def test_stage2_real_sr_pulls_refined_real_images_to_the_real_ones(sg_config, bl
         sg_config(*sets, "loss.real_sr=-1")
 
 
+def test_spectral_term_pulls_the_stage2_spectrum_to_the_real_one(sg_config, blobs32, stage1_dir) -> None:
+    from t2igan.losses.spectral import spectral_loss
+
+    sets = ["model.name=stackgan", "model.stage=2", f"model.stage1={stage1_dir}", "data.size=32", "optim.lr=2e-3"]
+    batch = _batch(blobs32)
+    z = torch.randn(8, 100, generator=torch.Generator().manual_seed(0))
+
+    def distance(s: GanSystem) -> float:  # in training mode (batch statistics), as the term sees G
+        with torch.no_grad():
+            eps = [torch.zeros(8, d) for d in s.G.ca_noise_dims]
+            fake = s.G.generate(z[:, : s.z_dim], batch["text_emb"], eps).images[-1]
+        return float(spectral_loss(fake, batch["image"]))
+
+    on, off = _system(sg_config, *sets, "loss.spectral=10"), _system(sg_config, *sets)
+    start = distance(on)
+    assert start == pytest.approx(distance(off))  # same seed, same initial weights
+    logs = [on.train_step(_batch(blobs32, i), i) for i in range(6)]
+    for i in range(6):
+        assert "g_spectral" not in off.train_step(_batch(blobs32, i), i)
+    assert all(log["g_spectral"] > 0 and "nonfinite" not in log for log in logs)
+    assert distance(on) < start and distance(on) < distance(off)
+    with pytest.raises(T2IError, match=r"loss\.spectral=-1\.0 must be ≥ 0"):
+        sg_config(*sets, "loss.spectral=-1")
+
+
 # ------------------------------------------------------------------------------------------------ contrastive term
 def test_pair_logits_are_the_matching_logits_of_every_pair() -> None:
     torch.manual_seed(0)

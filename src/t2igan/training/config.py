@@ -83,6 +83,9 @@ class LossConfig:
     # StackGAN Stage-II: weight of G's term from a second critic, Stage-I's trained D (read from model.stage1's run),
     # which judges Stage-II's image resized to Stage-I's size and trains on beside Stage-II's own D; 0 = off
     stage1_d: float = 0.0
+    # StackGAN: weight of Durall et al. 2020's spectral regularisation on G's last-stage images, 2-D (losses/spectral):
+    # mean |log P_fake − log P_real| of the batch-mean power spectra; 0 = off
+    spectral: float = 0.0
 
     def contrastive_temperature(self, family_default: float) -> float:
         """``contrastive_tau``, or the model family's default when it is None (its scores set the scale)."""
@@ -194,7 +197,7 @@ class TrainConfig:
             raise T2IError(f"train.max_weight_growth={self.train.max_weight_growth} must be > 1")
         nonneg = (
             "kl_weight", "uncond_weight", "color_lambda", "r1", "instance_noise", "ma_gp", "real_sr", "sje_match",
-            "stage1_d",
+            "stage1_d", "spectral",
         )  # fmt: skip
         for name in nonneg:
             if getattr(self.loss, name) < 0:

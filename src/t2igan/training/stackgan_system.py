@@ -41,6 +41,9 @@ One step = one D update then one G update on the same batch (Eqs. (3)/(5) then (
   ``model.stage1``'s run), judges Stage-II's image resized to Stage-I's size with Stage-I's μ₀ and trains on beside
   Stage-II's own D (as StackGAN++'s lower-resolution discriminators do, but one that already reads the text at step
   0, where a fresh Stage-II D needs thousands of steps to); G adds its adversarial term with this weight;
+- ``loss.spectral`` (beyond the papers): Durall et al.'s spectral regularisation (CVPR 2020, Eq. (10)), here over
+  the 2-D power spectrum: G's last-stage batch must have the real batch's log power at every frequency, so it can
+  neither smooth the detail away nor paint a periodic dot or stripe pattern that D lets pass (``losses/spectral.py``);
 - ``loss.ms_weight``: MSGAN's mode-seeking term (Mao et al., CVPR 2019, Eq. (3)) on a second z for half the batch's
   captions (same text and CA noise), so that z keeps changing the image;
 - optional EMA of G for sampling and export (``optim.ema``; its BatchNorm statistics are re-estimated on fixed
@@ -71,6 +74,7 @@ from t2igan.losses.gan import (
     same_class_mask,
     sentence_matching_loss,
 )
+from t2igan.losses.spectral import spectral_loss
 from t2igan.losses.stackgan import color_consistency_loss, generator_adv_loss, kl_loss, stackgan_d_loss
 from t2igan.models.stackgan import (
     RETIRED_KEYS,
@@ -151,7 +155,7 @@ class StackGanSystem(GanSystem):
     config_class = StackGanConfig
     honoured_keys = STACKGAN_COMMON_KEYS | {
         "model.stage1", "loss.color_lambda", "loss.d_on_stage1_mu", "loss.contrastive", "loss.contrastive_tau",
-        "loss.real_sr", "loss.sje_match", "loss.sje_encoder", "loss.sje_gamma", "loss.stage1_d",
+        "loss.real_sr", "loss.sje_match", "loss.sje_encoder", "loss.sje_gamma", "loss.stage1_d", "loss.spectral",
     }  # fmt: skip
 
     def __init__(self, cfg: TrainConfig, text_dim: int, device: torch.device) -> None:
@@ -367,6 +371,10 @@ class StackGanSystem(GanSystem):
                 sr = (refined.float() - real[:k]).abs().mean()
                 parts["g_real_sr"] = float(sr.detach())
                 loss_g = loss_g + lc.real_sr * sr
+            if lc.spectral > 0:  # Durall et al. 2020: the batch's power spectrum against the real batch's
+                spec = spectral_loss(fake, real)
+                parts["g_spectral"] = float(spec.detach())
+                loss_g = loss_g + lc.spectral * spec
             if self.sje_image is not None:  # AttnGAN's DAMSM sentence loss with the frozen DS-SJE image encoder
                 sm = sentence_matching_loss(self.sje_image(fake.float()), emb, lc.sje_gamma, same)
                 parts["g_sje"] = float(sm.detach())
