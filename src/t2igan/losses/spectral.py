@@ -2,8 +2,9 @@
 
 Durall, Keuper & Keuper, "Watch your Up-Convolution: CNN Based Generative Deep Neural Networks are Failing to
 Reproduce Spectral Distributions", CVPR 2020: up-sampling generators leave too little or too much high-frequency
-power and periodic peaks that an image discriminator does not punish; their spectral regularisation (§4, Eq. (10))
-adds to G's loss a distance between the spectra of generated and real images. They compare 1-D azimuthal averages;
+power and periodic peaks that an image discriminator does not punish; their spectral regularisation,
+L_final = L_GAN + λ·L_Spectral, adds to G's loss a distance between the spectra of generated and real images. They
+compare 1-D azimuthal averages (with a binary cross-entropy of the normalised profiles);
 here the distance is taken over the 2-D spectrum (pooled 2×2 to average out the sampling noise of a batch), so a
 periodic artefact — a peak at one 2-D frequency, e.g. a dot grid — is punished even where its ring is not.
 
@@ -11,8 +12,8 @@ periodic artefact — a peak at one 2-D frequency, e.g. a dot grid — is punish
 - ``spectral_loss``: mean over frequencies (DC excluded) of |log(P_fake + ε) − log(P_real + ε)|, with the real
   spectrum detached (a target, as the paper's real reference).
 - ``periodic_peak_ratio``: the largest ratio of a frequency's power to the median power at its radius (radial
-  frequency 1/16 … 1/2 cycles/px) — ≈ 2 for real photos or renders at random rotations, tens to thousands for a
-  grid or stripe pattern that sits at the same place in every image.
+  frequency 1/16 … 1/2 cycles/px): 2.1 (128 px) and 2.4 (64 px) for 64 real synthetic flowers, which lie at random
+  rotations; tens to thousands for a grid or stripe pattern that sits at the same place in every image.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _pooled_log(power: torch.Tensor) -> torch.Tensor:
 
 
 def spectral_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """Durall et al. 2020's spectral regularisation (Eq. (10)), 2-D: mean |log P_fake − log P_real| (real detached)."""
+    """Durall et al. 2020's L_Spectral, over the 2-D spectrum: mean |log P_fake − log P_real| (real detached)."""
     if fake.shape[-2:] != real.shape[-2:]:
         raise ValueError(f"fake {tuple(fake.shape[-2:])} and real {tuple(real.shape[-2:])} images differ in size")
     return (_pooled_log(power_spectrum(fake)) - _pooled_log(power_spectrum(real.detach()))).abs().mean()

@@ -41,7 +41,7 @@ One step = one D update then one G update on the same batch (Eqs. (3)/(5) then (
   ``model.stage1``'s run), judges Stage-II's image resized to Stage-I's size with Stage-I's μ₀ and trains on beside
   Stage-II's own D (as StackGAN++'s lower-resolution discriminators do, but one that already reads the text at step
   0, where a fresh Stage-II D needs thousands of steps to); G adds its adversarial term with this weight;
-- ``loss.spectral`` (beyond the papers): Durall et al.'s spectral regularisation (CVPR 2020, Eq. (10)), here over
+- ``loss.spectral`` (beyond the papers): Durall et al.'s spectral regularisation (CVPR 2020, λ·L_Spectral), here over
   the 2-D power spectrum: G's last-stage batch must have the real batch's log power at every frequency, so it can
   neither smooth the detail away nor paint a periodic dot or stripe pattern that D lets pass (``losses/spectral.py``);
 - ``loss.ms_weight``: MSGAN's mode-seeking term (Mao et al., CVPR 2019, Eq. (3)) on a second z for half the batch's
