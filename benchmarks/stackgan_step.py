@@ -15,6 +15,7 @@ average at start and end — compare ratios measured in one run.
     python benchmarks/stackgan_step.py                         # all three models, fp32 and bf16+channels_last
     python benchmarks/stackgan_step.py --models stage1 --steps 5
     python benchmarks/stackgan_step.py --sharpness runs/sg2    # only the sharpness figure of a Stage-II run
+    python benchmarks/stackgan_step.py --sharpness runs/sg2 --sharpness-n 500   # on 500 test captions (the bar's n)
 
 Sharpness: on the same captions and z (CA off), the high-frequency energy — the share of spectral power above a
 quarter of the sampling frequency, i.e. above what a 2×-smaller image can hold — of Stage-II outputs vs Stage-I
@@ -207,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=3, help="timed steps per variant (median reported)")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--sharpness", type=Path, default=None, help="Stage-II run/pretrained folder: sharpness only")
+    ap.add_argument("--sharpness-n", type=int, default=64, help="test captions (and real images) for --sharpness")
     args = ap.parse_args(argv)
     out: dict[str, Any] = {
         "benchmark": "stackgan_step",
@@ -215,7 +217,9 @@ def main(argv: list[str] | None = None) -> None:
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
     }
     if args.sharpness is not None:
-        out["sharpness"] = sharpness(args.sharpness)
+        if args.sharpness_n < 2:
+            raise SystemExit(f"--sharpness-n {args.sharpness_n}: needs at least 2 captions")
+        out["sharpness"] = sharpness(args.sharpness, n=args.sharpness_n)
     else:
         models = [m.strip() for m in args.models.split(",") if m.strip()]
         bad = sorted(set(models) - set(PAPER))

@@ -368,7 +368,8 @@ def test_discriminator_can_compress_the_text_itself(sg_config, blobs16, blobs32,
 
 
 def test_stage2_cpu_preset_reads_the_text_in_d_and_in_its_own_ca(blobs32, stage1_dir, tmp_path) -> None:
-    """The shipped Stage-II preset: D compresses φ_t itself, Stage-II's own CA has no KL term, contrastive on."""
+    """The shipped Stage-II preset: D compresses φ_t itself, Stage-II's own CA has no KL term, contrastive and
+    spectral terms on."""
     from t2igan.training.config import load_config
 
     from .conftest import TINY
@@ -378,8 +379,9 @@ def test_stage2_cpu_preset_reads_the_text_in_d_and_in_its_own_ca(blobs32, stage1
     s = get_system_class(cfg.model.name)(cfg, 12, CPU)
     assert s.model_config.d_condition == "text" and s.D.text_fc is not None and s.G.stage2.ca is not None
     assert cfg.loss.kl_weight == 0 and not cfg.loss.d_on_stage1_mu and cfg.loss.contrastive > 0
+    assert cfg.loss.spectral > 0
     log = s.train_step(_batch(blobs32), 0)
-    assert "nonfinite" not in log and log["d_contrastive"] > 0 and log["g_contrastive"] > 0
+    assert "nonfinite" not in log and log["d_contrastive"] > 0 and log["g_contrastive"] > 0 and log["g_spectral"] > 0
 
 
 def test_stage2_real_sr_pulls_refined_real_images_to_the_real_ones(sg_config, blobs32, stage1_dir) -> None:
