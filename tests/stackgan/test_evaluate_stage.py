@@ -61,3 +61,5 @@ def test_sharpness_reports_every_branch_at_its_own_size(tree_run, load_benchmark
     peaks = out["stage_peak_ratios"] + out["real_peak_ratios"]
     assert len(out["stage_peak_ratios"]) == 2 and all(v >= 1 for v in peaks)
     assert out["stage2_peak_ratio"] == out["stage_peak_ratios"][-1] and out["stage1_upsampled_peak_ratio"] >= 1
+    with pytest.raises(SystemExit, match="needs at least 2 captions"):
+        bench.main(["--sharpness", str(tree_run), "--sharpness-n", "1"])
