@@ -384,6 +384,18 @@ def test_stage2_cpu_preset_reads_the_text_in_d_and_in_its_own_ca(blobs32, stage1
     assert "nonfinite" not in log and log["d_contrastive"] > 0 and log["g_contrastive"] > 0 and log["g_spectral"] > 0
 
 
+def _assert_term_lowers(sg_config, blobs32, sets: list[str], term: str, log_key: str, error) -> None:
+    """``term`` on vs off from the same initial weights: logged each step, and ``error`` falls below start and off."""
+    on, off = _system(sg_config, *sets, term), _system(sg_config, *sets)
+    start = error(on)
+    assert start == pytest.approx(error(off))  # same seed, same initial weights
+    logs = [on.train_step(_batch(blobs32, i), i) for i in range(6)]
+    for i in range(6):
+        assert log_key not in off.train_step(_batch(blobs32, i), i)
+    assert all(log[log_key] > 0 and "nonfinite" not in log for log in logs)
+    assert error(on) < start and error(on) < error(off)
+
+
 def test_stage2_real_sr_pulls_refined_real_images_to_the_real_ones(sg_config, blobs32, stage1_dir) -> None:
     sets = ["model.name=stackgan", "model.stage=2", f"model.stage1={stage1_dir}", "data.size=32", "optim.lr=2e-3"]
     batch = _batch(blobs32)
@@ -397,14 +409,7 @@ def test_stage2_real_sr_pulls_refined_real_images_to_the_real_ones(sg_config, bl
         g.train()
         return float((out - batch["image"]).abs().mean())
 
-    on, off = _system(sg_config, *sets, "loss.real_sr=10"), _system(sg_config, *sets)
-    start = sr_error(on)
-    assert start == pytest.approx(sr_error(off))  # same seed, same initial weights
-    logs = [on.train_step(_batch(blobs32, i), i) for i in range(6)]
-    for i in range(6):
-        assert "g_real_sr" not in off.train_step(_batch(blobs32, i), i)
-    assert all(log["g_real_sr"] > 0 and "nonfinite" not in log for log in logs)
-    assert sr_error(on) < start and sr_error(on) < sr_error(off)
+    _assert_term_lowers(sg_config, blobs32, sets, "loss.real_sr=10", "g_real_sr", sr_error)
     with pytest.raises(T2IError, match=r"loss\.real_sr trains Stage-II"):
         _system(sg_config, "model.name=stackgan", "data.size=16", "loss.real_sr=1")
     with pytest.raises(T2IError, match=r"loss\.real_sr=-1\.0 must be ≥ 0"):
@@ -424,14 +429,7 @@ def test_spectral_term_pulls_the_stage2_spectrum_to_the_real_one(sg_config, blob
             fake = s.G.generate(z[:, : s.z_dim], batch["text_emb"], eps).images[-1]
         return float(spectral_loss(fake, batch["image"]))
 
-    on, off = _system(sg_config, *sets, "loss.spectral=10"), _system(sg_config, *sets)
-    start = distance(on)
-    assert start == pytest.approx(distance(off))  # same seed, same initial weights
-    logs = [on.train_step(_batch(blobs32, i), i) for i in range(6)]
-    for i in range(6):
-        assert "g_spectral" not in off.train_step(_batch(blobs32, i), i)
-    assert all(log["g_spectral"] > 0 and "nonfinite" not in log for log in logs)
-    assert distance(on) < start and distance(on) < distance(off)
+    _assert_term_lowers(sg_config, blobs32, sets, "loss.spectral=10", "g_spectral", distance)
     with pytest.raises(T2IError, match=r"loss\.spectral=-1\.0 must be ≥ 0"):
         sg_config(*sets, "loss.spectral=-1")
 
