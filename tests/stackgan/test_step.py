@@ -230,6 +230,8 @@ def test_g_warmup(sg_config, name: str) -> None:
         ("reed", "loss.kl_weight=1"),
         ("reed", "model.init=runs/x"),
         ("reed", "loss.instance_noise=0.1"),
+        ("reed", "loss.spectral=1"),
+        ("stackgan++", "loss.spectral=1"),
     ],
 )
 def test_unused_keys_are_refused_naming_the_key(name: str, key: str) -> None:
