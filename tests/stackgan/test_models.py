@@ -34,6 +34,33 @@ def test_fused_upsample_equals_nearest_then_conv3x3() -> None:
     torch.testing.assert_close(fused, naive, rtol=1e-10, atol=1e-10)
 
 
+def test_bilinear_upsample_is_bilinear_resize_then_conv3x3_and_not_nearest() -> None:
+    torch.manual_seed(0)
+    m = UpsampleConv3x3(5, 7, fused=True, mode="bilinear").double()
+    torch.nn.init.normal_(m.weight)
+    assert not m.fused  # bilinear never folds into the transposed conv
+    x = torch.randn(2, 5, 6, 6, dtype=torch.float64)
+    up = torch.nn.functional.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+    torch.testing.assert_close(m(x), torch.nn.functional.conv2d(up, m.weight, padding=1))
+    nearest = UpsampleConv3x3(5, 7, fused=True).double()
+    nearest.weight.data.copy_(m.weight.data)
+    assert (m(x) - nearest(x)).abs().max() > 1e-3
+
+
+def test_stage2_upsample_reaches_only_stage2_and_survives_save_and_load(tmp_path) -> None:
+    cfg = StackGanConfig(stage=2, stage1_size=16, stage2_size=32, r_num=1, stage2_upsample="bilinear", **TINY)
+    g = StackGanGenerator(cfg)
+    modes = lambda net: {m.mode for m in net.modules() if isinstance(m, UpsampleConv3x3)}  # noqa: E731
+    assert modes(g.stage2) == {"bilinear"} and modes(g.stage1) == {"nearest"}
+    g.save_pretrained(tmp_path / "g")
+    again = StackGanGenerator.from_pretrained(tmp_path / "g")
+    assert modes(again.stage2) == {"bilinear"}
+    g.eval(), again.eval()
+    z, t = torch.randn(2, 6), torch.randn(2, 12)
+    eps = [torch.zeros(2, 4), torch.zeros(2, 4)]
+    torch.testing.assert_close(g.generate(z, t, eps).images[1], again.generate(z, t, eps).images[1])
+
+
 @pytest.mark.parametrize(("s1", "s2"), [(16, 32), (16, 64)])
 def test_stackgan_shapes(s1: int, s2: int) -> None:
     cfg = StackGanConfig(stage=2, stage1_size=s1, stage2_size=s2, r_num=1, **TINY)
@@ -159,6 +186,8 @@ def test_bad_config_is_a_user_error() -> None:
         StackGanConfig(stage=3)
     with pytest.raises(T2IError):
         StackGanConfig(stage1_size=48)
+    with pytest.raises(T2IError, match="stage2_upsample"):
+        StackGanConfig(stage2_upsample="cubic")
     with pytest.raises(T2IError):
         StackGanPPConfig.from_dict({"nope": 1})
 

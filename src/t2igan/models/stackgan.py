@@ -19,7 +19,9 @@ ICCV 2017 (arXiv:1612.03242). Layer for layer this follows the authors' PyTorch 
   Stage-I image itself to the last 128/256-px layers (conv3×3 + BN + ReLU on [h, up(x₁)]): the 16×16 bottleneck
   keeps the content but not where an edge lies to the pixel, so without it Stage-II cannot sharpen.
   ``stage2_condition="stage1"`` (beyond the paper) replaces Stage-II's own CA by the code ĉ₀ that drew the Stage-I
-  image. D: strided convs to 4×4×(32·DF_DIM), conv3×3 back to 8·DF_DIM, conditional logit and (as in the PyTorch
+  image. ``stage2_upsample="bilinear"`` (beyond the paper) resizes bilinearly instead of nearest in Stage-II's
+  up-blocks (Odena et al. 2016: the resize before the conv sets which upsampling artefacts G can draw).
+  D: strided convs to 4×4×(32·DF_DIM), conv3×3 back to 8·DF_DIM, conditional logit and (as in the PyTorch
   release) an unconditional logit. ``d_text="projection"`` (beyond the paper) gives D the projection head of Miyato &
   Koyama (ICLR 2018, Eq. (3)) instead of the concatenation: D(x, μ) = ψ(φ(x)) + μᵀVφ(x), φ(x) the sum-pooled 4×4
   features.
@@ -87,6 +89,7 @@ class StackGanConfig:
     stage2_skip: bool = False  # Stage-II's last layers also see the upsampled Stage-I image (to sharpen its edges)
     stage2_condition: str = "own"  # own: Stage-II's own CA (paper) | stage1: the code ĉ₀ that drew the Stage-I image
     fused_upsample: bool = True  # same function, fewer FLOPs (see module docstring)
+    stage2_upsample: str = "nearest"  # nearest (paper) | bilinear: Stage-II's up-blocks resize bilinearly, then conv
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes carried with saved configs
 
     def __post_init__(self) -> None:
@@ -111,6 +114,11 @@ class StackGanConfig:
             raise T2IError(
                 f"model.d_condition must be one of {D_CONDITIONS}, got {self.d_condition!r}",
                 hint="ca: D reads the CA mean μ (the paper); text: D compresses the caption embedding itself",
+            )
+        if self.stage2_upsample not in UPSAMPLE_MODES:
+            raise T2IError(
+                f"model.stage2_upsample must be one of {UPSAMPLE_MODES}, got {self.stage2_upsample!r}",
+                hint="nearest: the paper's up-blocks; bilinear: smoother ×2 resize before each conv3×3",
             )
         if self.stage2_condition not in STAGE2_CONDITIONS:
             raise T2IError(
@@ -138,6 +146,7 @@ class StackGanConfig:
 
 
 STAGE2_CONDITIONS = ("own", "stage1")
+UPSAMPLE_MODES = ("nearest", "bilinear")
 D_CONDITIONS = ("ca", "text")
 
 # Training settings that older versions kept in the model config, and where they are now.
@@ -203,14 +212,17 @@ _FOLD = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0
 class UpsampleConv3x3(nn.Module):
     """Nearest-neighbour ×2 upsampling followed by a bias-free conv3×3 (the paper's up-block convolution).
 
+    ``mode="bilinear"`` resizes bilinearly instead (never fused).
+
     With ``fused=True`` the same function is evaluated as ``conv_transpose2d(x, K, stride=2, padding=1)`` with the
     4×4 kernel ``K`` folded from the 3×3 weight (linear, differentiable, exact): 4 taps per output pixel instead of 9.
     """
 
-    def __init__(self, cin: int, cout: int, fused: bool = True) -> None:
+    def __init__(self, cin: int, cout: int, fused: bool = True, mode: str = "nearest") -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.empty(cout, cin, 3, 3))
-        self.fused = fused
+        self.fused = fused and mode == "nearest"  # only nearest folds into a transposed conv
+        self.mode = mode
         nn.init.normal_(self.weight, 0.0, 0.02)
 
     def folded_weight(self) -> torch.Tensor:
@@ -221,19 +233,23 @@ class UpsampleConv3x3(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fused:
             return F.conv_transpose2d(x, self.folded_weight().to(x.dtype), stride=2, padding=1)
-        return F.conv2d(F.interpolate(x, scale_factor=2.0, mode="nearest"), self.weight.to(x.dtype), padding=1)
+        if self.mode == "bilinear":
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        else:
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        return F.conv2d(x, self.weight.to(x.dtype), padding=1)
 
     def extra_repr(self) -> str:
-        return f"{self.weight.shape[1]}, {self.weight.shape[0]}, fused={self.fused}"
+        return f"{self.weight.shape[1]}, {self.weight.shape[0]}, fused={self.fused}, mode={self.mode}"
 
 
 class UpBlock(nn.Sequential):
     """Up-block: nearest ×2, conv3×3, BN, ReLU (StackGAN) — or GLU over 2·cout channels (StackGAN++)."""
 
-    def __init__(self, cin: int, cout: int, *, glu: bool = False, fused: bool = True) -> None:
+    def __init__(self, cin: int, cout: int, *, glu: bool = False, fused: bool = True, mode: str = "nearest") -> None:
         width = 2 * cout if glu else cout
         super().__init__(
-            UpsampleConv3x3(cin, width, fused),
+            UpsampleConv3x3(cin, width, fused, mode),
             nn.BatchNorm2d(width),
             nn.GLU(dim=1) if glu else nn.ReLU(inplace=True),
         )
@@ -538,7 +554,7 @@ class StageIIGenerator(nn.Module):
         for _ in range(_log2(config.stage2_size // (config.stage1_size // 4))):
             if ch < 2:
                 raise T2IError("model.gf_dim is too small for this Stage-II size", hint="raise model.gf_dim")
-            ups.append(UpBlock(ch, ch // 2, fused=config.fused_upsample))
+            ups.append(UpBlock(ch, ch // 2, fused=config.fused_upsample, mode=config.stage2_upsample))
             ch //= 2
         self.upsample = nn.Sequential(*ups)
         self.skip: nn.Sequential | None = None
