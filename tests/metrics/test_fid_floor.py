@@ -30,3 +30,46 @@ def test_fid_floor_bounds(tmp_path: Path, load_benchmark) -> None:
         bench.fid_floor(cache, ev_dir, 16, 32, n=10_000)
     with pytest.raises(SystemExit, match="evaluator reads 32 px, not --high 16"):
         bench.fid_floor(cache, ev_dir, 16, 16, n=50)
+
+
+def test_fid_floor_scores_a_stage2_on_real_low_size_images(tiny_cache, tmp_path: Path, load_benchmark) -> None:
+    import numpy as np
+
+    from t2igan.apps.cli import main
+
+    quiet = [
+        "--set", "data.embeddings=attributes-onehot", "--set", "model.preset=tiny", "--set", "train.progress=false",
+        "--set", "train.tensorboard=false", "--set", "train.steps=2", "--set", "train.batch_size=8",
+        "--set", "train.sample_every=100", "--set", "train.ckpt_every=100",
+    ]  # fmt: skip
+    data = ["--data", str(tiny_cache.root)]
+    s1, s2 = tmp_path / "s1", tmp_path / "s2"
+    main(["train", "--model", "stackgan", "--stage", "1", *data, "--out", str(s1), *quiet, "--set", "data.size=16"])
+    main(["train", "--model", "stackgan", "--stage1", str(s1), *data, "--out", str(s2), *quiet, "--set", "data.size=32"])
+    ev = train_evaluator(tiny_cache, size=32, steps=2, seed=0, batch=16, width=8, progress=False)
+    ev_dir = ev.save_pretrained(tmp_path / "ev")
+    bench = load_benchmark("fid_floor")
+    root = Path(tiny_cache.root)
+    n = len(np.flatnonzero(np.load(root / "is_test.npy"))) // 2
+    out = bench.fid_floor(root, ev_dir, 16, 32, n=n, repeats=2, stage2=s2)
+    assert out["stage2"] == str(s2) and math.isfinite(out["stage2_on_real_low_vs_real"])
+    again = bench.fid_floor(root, ev_dir, 16, 32, n=n, repeats=2, stage2=s2)
+    assert again["stage2_on_real_low_vs_real"] == out["stage2_on_real_low_vs_real"]  # CA at its mean: deterministic
+    # the preset's Stage-II is residual: with its output conv at zero it must return the real images upsampled
+    from t2igan.sampling import T2IPipeline
+
+    pipe = T2IPipeline.from_pretrained(s2 / "pretrained")
+    pipe.generator.stage2.to_image[0].weight.data.zero_()
+    zeroed = pipe.save_pretrained(tmp_path / "zeroed")
+    test = np.flatnonzero(np.load(root / "is_test.npy"))
+    low = np.load(root / "images_16.npy")[test]
+    refined = bench.stage2_on_real(Path(zeroed), root, low, test, 32)
+    assert refined.shape == (len(test), 32, 32, 3) and refined.dtype == np.uint8
+    up = bench.resize(low, 32, "bilinear").astype(int)
+    assert np.abs(refined.astype(int) - up).mean() < 1.0  # PIL's and torch's bilinear differ by rounding only
+    trained = bench.stage2_on_real(s2, root, low, test, 32)
+    assert np.abs(trained.astype(int) - refined.astype(int)).mean() > np.abs(refined.astype(int) - up).mean()
+    with pytest.raises(SystemExit, match="not a StackGAN Stage-II"):
+        bench.fid_floor(root, ev_dir, 16, 32, n=n, repeats=1, stage2=s1)
+    with pytest.raises(SystemExit, match="maps 16 → 32 px, not --low 16 → --high 16"):
+        bench.stage2_on_real(s2, root, low, test, 16)
