@@ -114,7 +114,8 @@ def fid_floor(
         f_up["stage2"] = features(ev, refined)
         runs["stage2_on_real_low_vs_real"] = []
         l1 = lambda a: float(np.abs(a.astype(np.float32) - hi.astype(np.float32)).mean() / 127.5)  # noqa: E731
-        extra = {"stage2": str(stage2), "stage2_on_real_low_l1": l1(refined), "bilinear_l1": l1(resize(lo, high, "bilinear"))}
+        extra = {"stage2": str(stage2), "stage2_on_real_low_l1": l1(refined)}
+        extra["bilinear_l1"] = l1(resize(lo, high, "bilinear"))
     for seed in range(repeats):
         pick = np.random.default_rng(seed).permutation(len(test))[: 2 * n]
         a, b = pick[:n], pick[n:]

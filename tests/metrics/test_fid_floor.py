@@ -45,7 +45,8 @@ def test_fid_floor_scores_a_stage2_on_real_low_size_images(tiny_cache, tmp_path:
     data = ["--data", str(tiny_cache.root)]
     s1, s2 = tmp_path / "s1", tmp_path / "s2"
     main(["train", "--model", "stackgan", "--stage", "1", *data, "--out", str(s1), *quiet, "--set", "data.size=16"])
-    main(["train", "--model", "stackgan", "--stage1", str(s1), *data, "--out", str(s2), *quiet, "--set", "data.size=32"])
+    stage2 = ["--model", "stackgan", "--stage1", str(s1)]
+    main(["train", *stage2, *data, "--out", str(s2), *quiet, "--set", "data.size=32"])
     ev = train_evaluator(tiny_cache, size=32, steps=2, seed=0, batch=16, width=8, progress=False)
     ev_dir = ev.save_pretrained(tmp_path / "ev")
     bench = load_benchmark("fid_floor")
