@@ -11,7 +11,8 @@ Stage-II must repair to gain more. Prints one JSON line.
 With ``--stage2 RUN`` (a StackGAN Stage-II run or pretrained folder) it also scores that Stage-II fed the *real*
 low-size test images (each with its first caption, CA at its mean): ``stage2_on_real_low_vs_real`` against the same
 real sets, and ``stage2_on_real_low_l1`` / ``bilinear_l1`` (mean |x − real| in [−1, 1] units). A faithful refiner
-scores near the upsampled bound; what it scores above that is the damage it does to a perfect draft.
+scores near the upsampled bound; what it scores above that is the damage it does to a perfect draft. The exported
+Stage-II runs with its BatchNorm statistics of Stage-I drafts (eval mode), so real drafts also meet that shift.
 
     python benchmarks/fid_floor.py data/flowers256 --evaluator EVALUATOR_128 --low 64 --high 128 [--stage2 RUN]
 """
