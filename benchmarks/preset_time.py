@@ -9,6 +9,7 @@ the evaluation hook are not in it (they run between steps; ``t2igan train`` logs
 
     python benchmarks/preset_time.py                                # all three presets, 1 and 2 threads
     python benchmarks/preset_time.py --presets stackgan_stage1_cpu --threads 2 --steps 20
+    python benchmarks/preset_time.py --presets stackgan_stage2_cpu --threads 2 --set model.r_num=4   # a variant
 
 Run it on a quiet machine: the JSON carries the 1-minute load average at start and end.
 """
@@ -37,14 +38,16 @@ TEXT_DIM = 256  # the char-CNN-RNN CPU preset's embedding size (what the presets
 PRESETS = ("stackgan_stage1_cpu", "stackgan_stage2_cpu", "stackganpp_cpu256")
 
 
-def build(preset: str, folder: Path) -> tuple[GanSystem, TrainConfig]:
-    """The preset's system; a Stage-II preset gets a randomly initialised Stage-I of the matching preset."""
-    cfg = load_config(preset)
+def build(preset: str, folder: Path, sets: list[str] | None = None) -> tuple[GanSystem, TrainConfig]:
+    """The preset's system with ``sets`` (``KEY=VALUE`` overrides); a Stage-II preset gets a randomly initialised
+    Stage-I of the matching preset."""
+    sets = list(sets or [])
+    cfg = load_config(preset, sets)
     if cfg.model.name == "stackgan" and cfg.model.params.get("stage") == 2:
         s1_cfg = load_config("stackgan_stage1_cpu")
         stage1 = get_system_class("stackgan")(s1_cfg, TEXT_DIM, torch.device("cpu")).generator_for_export()
         export_pretrained(stage1, folder / "pretrained", model_name="stackgan")
-        cfg = load_config(preset, [f"model.stage1={folder}"])
+        cfg = load_config(preset, [*sets, f"model.stage1={folder}"])
     return get_system_class(cfg.model.name)(cfg, TEXT_DIM, torch.device("cpu")), cfg
 
 
@@ -59,10 +62,10 @@ def random_batch(cfg: TrainConfig, seed: int = 0) -> dict[str, torch.Tensor]:
     return out
 
 
-def time_preset(preset: str, threads: int, steps: int, warmup: int) -> dict[str, Any]:
+def time_preset(preset: str, threads: int, steps: int, warmup: int, sets: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="preset_time_") as tmp:
-        system, cfg = build(preset, Path(tmp))
+        system, cfg = build(preset, Path(tmp), sets)
         times = timed_steps(system, random_batch(cfg), steps, warmup, f"{preset} threads={threads}")
     med = statistics.median(times)
     return {
@@ -81,12 +84,13 @@ def main() -> None:
     ap.add_argument("--threads", default="1,2", help="comma list of torch thread counts")
     ap.add_argument("--steps", type=int, default=10, help="timed steps per preset and thread count (median)")
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="override, repeatable")
     args = ap.parse_args()
     load_start = os.getloadavg()[0]
     results: dict[str, Any] = {}
     for preset in args.presets.split(","):
         threads = [int(t) for t in args.threads.split(",")]
-        results[preset] = {f"threads_{t}": time_preset(preset, t, args.steps, args.warmup) for t in threads}
+        results[preset] = {f"threads_{t}": time_preset(preset, t, args.steps, args.warmup, args.sets) for t in threads}
     out = {
         "benchmark": "preset_time",
         "torch": torch.__version__,
@@ -94,6 +98,7 @@ def main() -> None:
         "loadavg_1min_start": round(load_start, 2),
         "loadavg_1min_end": round(os.getloadavg()[0], 2),
         "text_dim": TEXT_DIM,
+        "sets": args.sets,
         "results": results,
     }
     print(json.dumps(out))

@@ -206,3 +206,13 @@ def test_stage_grid_names_stages_and_branches() -> None:
 
     assert _stage_names(sg, [16, 32]) == ["Stage-I", "Stage-II"]
     assert _stage_names(pp, [16, 32]) == ["16px", "32px"]  # StackGAN++ branches are named by their size
+
+
+def test_preset_time_builds_the_preset_with_overrides(tmp_path, load_benchmark) -> None:
+    bench = load_benchmark("preset_time")
+    system, cfg = bench.build("stackgan_stage2_cpu", tmp_path, ["model.r_num=4", "model.stage2_upsample=bilinear"])
+    g = system.generator_for_export()
+    assert len(g.stage2.residual) == 4 and cfg.model.params["r_num"] == 4
+    assert {m.mode for m in g.stage2.modules() if isinstance(m, UpsampleConv3x3)} == {"bilinear"}
+    plain, _ = bench.build("stackgan_stage2_cpu", tmp_path / "plain")
+    assert len(plain.generator_for_export().stage2.residual) == 2  # the preset's R_NUM
