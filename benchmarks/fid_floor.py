@@ -14,7 +14,8 @@ real sets, and ``stage2_on_real_low_l1`` / ``bilinear_l1`` (mean |x − real| in
 scores near the upsampled bound; what it scores above that is the damage it does to a perfect draft. The exported
 Stage-II runs with its BatchNorm statistics of Stage-I drafts (eval mode), so real drafts also meet that shift.
 
-    python benchmarks/fid_floor.py data/flowers256 --evaluator EVALUATOR_128 --low 64 --high 128 [--stage2 RUN]
+    python benchmarks/fid_floor.py data/flowers256 --evaluator EVALUATOR_128 --low 64 --high 128 \\
+        [--stage2 RUN [--grid PNG]]
 """
 
 from __future__ import annotations
@@ -90,11 +91,31 @@ def stage2_on_real(run: Path, cache: Path, images: np.ndarray, image_ids: np.nda
     return np.concatenate(out)
 
 
+def save_grid(path: Path, rows: list[np.ndarray], k: int = 8) -> None:
+    """The first ``k`` images of each [N,h,w,3] uint8 array as one row each, 2 px white gaps."""
+    from PIL import Image
+
+    h = rows[0].shape[1]
+    canvas = np.full((len(rows) * (h + 2) - 2, k * (h + 2) - 2, 3), 255, np.uint8)
+    for r, ims in enumerate(rows):
+        for c in range(k):
+            canvas[r * (h + 2) : r * (h + 2) + h, c * (h + 2) : c * (h + 2) + h] = ims[c]
+    Image.fromarray(canvas).save(path)
+
+
 def fid_floor(
-    cache: Path, evaluator_dir: Path, low: int, high: int, n: int = 500, repeats: int = 5, stage2: Path | None = None
+    cache: Path,
+    evaluator_dir: Path,
+    low: int,
+    high: int,
+    n: int = 500,
+    repeats: int = 5,
+    stage2: Path | None = None,
+    grid: Path | None = None,
 ) -> dict:
     """Both bounds over ``repeats`` random pairs of disjoint n-image sets (seeds 0 …): mean and standard deviation;
-    with ``stage2``, also that Stage-II on the real low-size images (see the module docstring)."""
+    with ``stage2``, also that Stage-II on the real low-size images (see the module docstring), and with ``grid`` a
+    PNG of the first 8 test images: real low-size upsampled (bicubic) / the Stage-II's refinement / real high-size."""
     from t2igan.metrics.evaluator import load_evaluator
     from t2igan.metrics.fid import fid_from_features
 
@@ -117,6 +138,9 @@ def fid_floor(
         l1 = lambda a: float(np.abs(a.astype(np.float32) - hi.astype(np.float32)).mean() / 127.5)  # noqa: E731
         extra = {"stage2": str(stage2), "stage2_on_real_low_l1": l1(refined)}
         extra["bilinear_l1"] = l1(resize(lo, high, "bilinear"))
+        if grid is not None:
+            save_grid(grid, [resize(lo[:8], high, "bicubic"), refined, np.asarray(hi[:8])])
+            extra["grid"] = str(grid)
     for seed in range(repeats):
         pick = np.random.default_rng(seed).permutation(len(test))[: 2 * n]
         a, b = pick[:n], pick[n:]
@@ -141,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5, help="random pairs of disjoint sets (mean ± std reported)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--stage2", type=Path, help="also score this StackGAN Stage-II run on the real low-size images")
+    ap.add_argument("--grid", type=Path, help="with --stage2: PNG of 8 images (upsampled / Stage-II / real)")
     args = ap.parse_args(argv)
     import torch
 
@@ -151,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {cache}: not cached at {size} px (prepare it with that size)", file=sys.stderr)
             return 2
     result = {"benchmark": "fid_floor", "data": str(args.data), "torch_threads": args.threads}
-    result.update(fid_floor(cache, args.evaluator, args.low, args.high, args.n, args.repeats, args.stage2))
+    result.update(fid_floor(cache, args.evaluator, args.low, args.high, args.n, args.repeats, args.stage2, args.grid))
     print(json.dumps(result))
     return 0
 

@@ -54,7 +54,10 @@ def test_fid_floor_scores_a_stage2_on_real_low_size_images(tiny_cache, tmp_path:
     n = len(np.flatnonzero(np.load(root / "is_test.npy"))) // 2
     out = bench.fid_floor(root, ev_dir, 16, 32, n=n, repeats=2, stage2=s2)
     assert out["stage2"] == str(s2) and math.isfinite(out["stage2_on_real_low_vs_real"])
-    again = bench.fid_floor(root, ev_dir, 16, 32, n=n, repeats=2, stage2=s2)
+    again = bench.fid_floor(root, ev_dir, 16, 32, n=n, repeats=2, stage2=s2, grid=tmp_path / "g.png")
+    from PIL import Image
+
+    assert Image.open(tmp_path / "g.png").size == (8 * 34 - 2, 3 * 34 - 2) and again["grid"] == str(tmp_path / "g.png")
     assert again["stage2_on_real_low_vs_real"] == out["stage2_on_real_low_vs_real"]  # CA at its mean: deterministic
     # the preset's Stage-II is residual: with its output conv at zero it must return the real images upsampled
     from t2igan.sampling import T2IPipeline
