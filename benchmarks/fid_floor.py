@@ -115,7 +115,8 @@ def fid_floor(
 ) -> dict:
     """Both bounds over ``repeats`` random pairs of disjoint n-image sets (seeds 0 …): mean and standard deviation;
     with ``stage2``, also that Stage-II on the real low-size images (see the module docstring), and with ``grid`` a
-    PNG of the first 8 test images: real low-size upsampled (bicubic) / the Stage-II's refinement / real high-size."""
+    PNG of 8 test images spread over the split: real low-size upsampled (bicubic) / the Stage-II's refinement /
+    real high-size."""
     from t2igan.metrics.evaluator import load_evaluator
     from t2igan.metrics.fid import fid_from_features
 
@@ -139,7 +140,8 @@ def fid_floor(
         extra = {"stage2": str(stage2), "stage2_on_real_low_l1": l1(refined)}
         extra["bilinear_l1"] = l1(resize(lo, high, "bilinear"))
         if grid is not None:
-            save_grid(grid, [resize(lo[:8], high, "bicubic"), refined, np.asarray(hi[:8])])
+            pick = np.linspace(0, len(test) - 1, 8).astype(int)  # spread over the (class-sorted) test images
+            save_grid(grid, [resize(lo[pick], high, "bicubic"), refined[pick], np.asarray(hi[pick])])
             extra["grid"] = str(grid)
     for seed in range(repeats):
         pick = np.random.default_rng(seed).permutation(len(test))[: 2 * n]
