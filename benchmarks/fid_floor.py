@@ -53,6 +53,7 @@ def stage2_on_real(run: Path, cache: Path, images: np.ndarray, image_ids: np.nda
 
     from t2igan.data.cache import PreparedCache
     from t2igan.sampling import T2IPipeline
+    from t2igan.utils.images import to_uint8
 
     folder = run / "pretrained" if (run / "pretrained" / "model_index.json").is_file() else run
     if not (folder / "model_index.json").is_file():
@@ -87,20 +88,17 @@ def stage2_on_real(run: Path, cache: Path, images: np.ndarray, image_ids: np.nda
                 y = stage2(x, e, condition=g.stage1.ca(e)[0])[0]
             else:
                 y = stage2(x, e)[0]
-            out.append(((y.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
+            out.append(to_uint8(y))
     return np.concatenate(out)
 
 
-def save_grid(path: Path, rows: list[np.ndarray], k: int = 8) -> None:
-    """The first ``k`` images of each [N,h,w,3] uint8 array as one row each, 2 px white gaps."""
-    from PIL import Image
+def save_grid(path: Path, rows: list[np.ndarray]) -> None:
+    """Each [8,h,w,3] uint8 array as one row of a PNG, written atomically (only a regular file is replaced)."""
+    from t2igan.utils.images import make_grid
+    from t2igan.utils.io import atomic_path
 
-    h = rows[0].shape[1]
-    canvas = np.full((len(rows) * (h + 2) - 2, k * (h + 2) - 2, 3), 255, np.uint8)
-    for r, ims in enumerate(rows):
-        for c in range(k):
-            canvas[r * (h + 2) : r * (h + 2) + h, c * (h + 2) : c * (h + 2) + h] = ims[c]
-    Image.fromarray(canvas).save(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        make_grid(np.concatenate(rows), nrow=len(rows[0])).save(tmp, format="PNG")
 
 
 def fid_floor(
@@ -112,6 +110,7 @@ def fid_floor(
     repeats: int = 5,
     stage2: Path | None = None,
     grid: Path | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Both bounds over ``repeats`` random pairs of disjoint n-image sets (seeds 0 …): mean and standard deviation;
     with ``stage2``, also that Stage-II on the real low-size images (see the module docstring), and with ``grid`` a
@@ -119,6 +118,11 @@ def fid_floor(
     real high-size."""
     from t2igan.metrics.evaluator import load_evaluator
     from t2igan.metrics.fid import fid_from_features
+
+    if grid is not None and stage2 is None:
+        raise SystemExit("error: --grid shows a Stage-II's refinements: pass --stage2 RUN with it")
+    if grid is not None and grid.exists() and not overwrite:  # before minutes of work, not after
+        raise SystemExit(f"error: {grid}: already exists; pass another --grid path, or --overwrite to replace it")
 
     test = np.flatnonzero(np.load(cache / "is_test.npy"))
     if len(test) < 2 * n:
@@ -168,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--stage2", type=Path, help="also score this StackGAN Stage-II run on the real low-size images")
     ap.add_argument("--grid", type=Path, help="with --stage2: PNG of 8 images (upsampled / Stage-II / real)")
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing --grid file")
     args = ap.parse_args(argv)
     import torch
 
@@ -178,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {cache}: not cached at {size} px (prepare it with that size)", file=sys.stderr)
             return 2
     result = {"benchmark": "fid_floor", "data": str(args.data), "torch_threads": args.threads}
-    result.update(fid_floor(cache, args.evaluator, args.low, args.high, args.n, args.repeats, args.stage2, args.grid))
+    sets = {"stage2": args.stage2, "grid": args.grid, "overwrite": args.overwrite}
+    result.update(fid_floor(cache, args.evaluator, args.low, args.high, args.n, args.repeats, **sets))
     print(json.dumps(result))
     return 0
 

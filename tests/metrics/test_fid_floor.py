@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import pytest
 
 from t2igan.data.synthetic import synthesize_cache
 from t2igan.metrics.evaluator import train_evaluator
+from t2igan.utils.errors import T2IError
 
 
 def test_fid_floor_bounds(tmp_path: Path, load_benchmark) -> None:
@@ -57,7 +59,19 @@ def test_fid_floor_scores_a_stage2_on_real_low_size_images(tiny_cache, tmp_path:
     again = bench.fid_floor(root, ev_dir, 16, 32, n=n, repeats=2, stage2=s2, grid=tmp_path / "g.png")
     from PIL import Image
 
-    assert Image.open(tmp_path / "g.png").size == (8 * 34 - 2, 3 * 34 - 2) and again["grid"] == str(tmp_path / "g.png")
+    w, h = Image.open(tmp_path / "g.png").size
+    assert 8 * 32 <= w < 8 * 40 and 3 * 32 <= h < 3 * 40 and again["grid"] == str(tmp_path / "g.png")
+    before = (tmp_path / "g.png").read_bytes()
+    with pytest.raises(SystemExit, match=r"g\.png: already exists; pass another --grid path, or --overwrite"):
+        bench.fid_floor(root, ev_dir, 16, 32, n=n, repeats=1, stage2=s2, grid=tmp_path / "g.png")
+    assert (tmp_path / "g.png").read_bytes() == before  # the user's file is untouched
+    bench.fid_floor(root, ev_dir, 16, 32, n=n, repeats=1, stage2=s2, grid=tmp_path / "g.png", overwrite=True)
+    (tmp_path / "dir.png").mkdir()
+    with pytest.raises(T2IError):  # only a regular file is ever replaced
+        bench.fid_floor(root, ev_dir, 16, 32, n=n, repeats=1, stage2=s2, grid=tmp_path / "dir.png", overwrite=True)
+    assert (tmp_path / "dir.png").is_dir()
+    with pytest.raises(SystemExit, match="--grid shows a Stage-II's refinements: pass --stage2"):
+        bench.fid_floor(root, ev_dir, 16, 32, n=n, repeats=1, grid=tmp_path / "other.png")
     assert again["stage2_on_real_low_vs_real"] == out["stage2_on_real_low_vs_real"]  # CA at its mean: deterministic
     # the preset's Stage-II is residual: with its output conv at zero it must return the real images upsampled
     from t2igan.sampling import T2IPipeline
@@ -77,3 +91,9 @@ def test_fid_floor_scores_a_stage2_on_real_low_size_images(tiny_cache, tmp_path:
         bench.fid_floor(root, ev_dir, 16, 32, n=n, repeats=1, stage2=s1)
     with pytest.raises(SystemExit, match="maps 16 → 32 px, not --low 16 → --high 16"):
         bench.stage2_on_real(s2, root, low, test, 16)
+    with pytest.raises(SystemExit, match="no pretrained pipeline"):
+        bench.stage2_on_real(tmp_path / "ev", root, low, test, 32)
+    bare = tmp_path / "bare_cache"  # the same cache without the embeddings this Stage-II was trained on
+    shutil.copytree(root, bare, ignore=shutil.ignore_patterns("embeddings*"))
+    with pytest.raises(SystemExit, match="lacks the embeddings 'attributes-onehot'"):
+        bench.stage2_on_real(s2, bare, low, test, 32)
